@@ -1,0 +1,203 @@
+"""The format instructors write code tests in: observe in the student's process,
+judge in the grader's.
+
+A tests file (``hidden_tests`` / ``public_tests`` of an assignment) defines a
+module-level ``suite = Suite()`` and, per code task, one *observe* function and one
+*judge* function::
+
+    from grader.codetest import Suite, Check, close
+
+    suite = Suite()
+
+    @suite.observe("c1")
+    def observe_c1(ns, ctx):
+        huber_fn = ns["huber_fn"]             # the student's (or the reference's) object
+        x = ctx.rng.normal(size=(32, 4)).astype("float32")
+        with ctx.section("values"):           # an exception here is recorded, not fatal
+            ctx.record("values", huber_fn(x, x * 0.5))
+
+    @suite.judge("c1")
+    def judge_c1(student, reference, ctx):
+        ok, why = close(student.get("values"), reference.get("values"), atol=1e-4)
+        yield Check("c1.values", ok, feedback="..." if ok else why)
+
+The observe function runs twice with the same seed: once in a sandbox on the
+instructor's reference solution, once in a sandbox on the student's code. It only
+*records observations* (numbers, arrays, strings, configs, trained weights). Those
+travel to the grader's process as JSON plus ``.npz`` (``allow_pickle=False``), never
+pickle. The judge function runs in the grader's process only: it compares the two
+:class:`Observation` objects and yields one :class:`Check` per rubric point. Expected
+values therefore never enter the student's process, and nothing the student's code
+does to numpy, TensorFlow or assertions can change a verdict.
+
+``Check.feedback`` is shown to the student: say what was tested and what went wrong,
+never the hidden inputs or expected values. ``Check.detail`` is for the instructor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+# A value that can be observed: None, bool, int, float, str, numpy arrays (or
+# anything with .numpy()), and lists / dicts (str keys) of those.
+Observable = Any
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """An exception raised by the student's code while observing (data, not raised)."""
+
+    ename: str
+    evalue: str
+    traceback: str  # student-visible: frames of the student's own files only
+    line: int | None = None  # the student's own line where it happened
+    file: str | None = None
+
+    def summary(self) -> str:
+        where = f" (line {self.line} of {self.file})" if self.line and self.file else ""
+        return f"{self.ename}: {self.evalue}{where}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict on one rubric point."""
+
+    point: str  # rubric-point id, e.g. "c1.values"
+    passed: bool
+    feedback: str = ""  # for the student
+    detail: str = ""  # for the instructor only
+
+
+class ObserveContext(Protocol):
+    """What an observe function gets besides the student's namespace."""
+
+    seed: int  # per batch; the same for the reference and every student
+    rng: np.random.Generator  # seeded from (seed, task id): fresh inputs every batch
+    data_dir: Path | None  # the assignment's data folder (read-only)
+    scratch: Path  # the only writable folder
+
+    def record(self, key: str, value: Observable) -> None:
+        """Record an observation (written to the channel at once)."""
+
+    def section(self, key: str) -> Any:
+        """Context manager: an exception inside is recorded as ``key``'s error."""
+
+    def trace_count(self, fn: Any) -> int | None:
+        """Number of concrete traces of a ``tf.function`` (None if not one)."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one run of an observe function produced, as seen by the judge."""
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    errors: Mapping[str, ErrorInfo] = field(default_factory=dict)  # section -> error
+    status: str = "ok"  # ok | error (observe raised outside sections)
+    stdout: str = ""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def has(self, key: str) -> bool:
+        return key in self.values
+
+    def error(self, key: str) -> ErrorInfo | None:
+        return self.errors.get(key)
+
+
+@dataclass(frozen=True)
+class JudgeContext:
+    """What a judge function gets besides the two observations."""
+
+    task_id: str
+    source: str  # the student's code, as run (all executed cells joined)
+    seed: int
+
+
+ObserveFn = Callable[[Mapping[str, Any], ObserveContext], None]
+JudgeFn = Callable[[Observation, Observation, JudgeContext], Iterable[Check]]
+
+
+@dataclass
+class TaskTests:
+    task_id: str
+    observe: ObserveFn | None = None
+    judge: JudgeFn | None = None
+
+
+class Suite:
+    """The registry of observe/judge functions of one tests file."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskTests] = {}
+
+    def _entry(self, task_id: str) -> TaskTests:
+        return self.tasks.setdefault(task_id, TaskTests(task_id))
+
+    def observe(self, task_id: str) -> Callable[[ObserveFn], ObserveFn]:
+        def deco(fn: ObserveFn) -> ObserveFn:
+            self._entry(task_id).observe = fn
+            return fn
+
+        return deco
+
+    def judge(self, task_id: str) -> Callable[[JudgeFn], JudgeFn]:
+        def deco(fn: JudgeFn) -> JudgeFn:
+            self._entry(task_id).judge = fn
+            return fn
+
+        return deco
+
+
+# --------------------------------------------------------------------------- helpers
+def describe(value: Any) -> str:
+    """A short student-safe description of a value: type, shape, dtype (no numbers)."""
+    if value is None:
+        return "nothing (None)"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return f"a {type(value).__name__}"
+
+
+def close(
+    got: Any, want: Any, *, atol: float = 1e-4, rtol: float = 1e-4
+) -> tuple[bool, str]:
+    """Compare two observed values (arrays or numbers) within atol OR rtol.
+
+    Returns (ok, student-safe reason). The reason names shapes and dtypes, and the
+    size of the error, never the expected values.
+    """
+    if want is None:
+        return False, "the reference produced no value (instructor: check the reference)"
+    if got is None:
+        return False, "your code produced no value"
+    try:
+        g = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False, f"expected numbers, got {describe(got)}"
+    w = np.asarray(want, dtype=np.float64)
+    if g.shape != w.shape:
+        return False, f"wrong shape: got {tuple(g.shape)}, expected {tuple(w.shape)}"
+    if not np.all(np.isfinite(g) == np.isfinite(w)):
+        return False, "your result has NaN or infinite values where it should not"
+    fin = np.isfinite(w)
+    err = np.abs(g[fin] - w[fin])
+    tol = np.maximum(atol, rtol * np.abs(w[fin]))
+    if err.size and not np.all(err <= tol):
+        worst = float(np.max(err))
+        frac = float(np.mean(err > tol))
+        return False, (
+            f"values differ from the reference: {frac:.0%} of entries are off, "
+            f"largest absolute error {worst:.3g} (tolerance {atol:g})"
+        )
+    return True, ""
+
+
+def is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,1 @@
+"""Scoring written answers against rubric points (owned by the written-scoring work)."""
