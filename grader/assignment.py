@@ -138,7 +138,7 @@ class Assignment:
 _ASSIGNMENT_KEYS = {
     "id", "title", "rubric", "reference", "hidden_tests", "public_tests", "data",
     "limits", "load_limits", "tasks",
-}
+}  # fmt: skip
 _TASK_CFG_KEYS = {"names", "device", "limits", "public"}
 _RUBRIC_KEYS = {"assignment", "total", "questions", "tasks"}
 _QUESTION_KEYS = {"id", "number", "title", "prompt", "max_points", "points", "reference_answer"}
@@ -148,7 +148,8 @@ _POINT_KEYS = {"id", "points", "description", "kind", "per_item", "scoring"}
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError("file not found", path=path, fix="create it or fix the path that names it")
+        raise ConfigError("file not found", path=path,
+                          fix="create it or fix the path that names it")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -176,7 +177,7 @@ def _require(data: Mapping[str, Any], key: str, typ: type | tuple[type, ...], pa
     if key not in data:
         raise ConfigError(f"missing key {key!r}", path=path, key=where, fix=f"add {key}: ...")
     value = data[key]
-    if not isinstance(value, typ) or isinstance(value, bool) and typ is not bool:
+    if not isinstance(value, typ) or (isinstance(value, bool) and typ is not bool):
         raise ConfigError(
             f"{key!r} must be {_typename(typ)}, not {type(value).__name__}", path=path, key=where
         )

@@ -1,0 +1,99 @@
+"""Exports beside the reports: ``results.json`` and ``grades.csv`` (formats in README)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from grader.assignment import Assignment
+from grader.models import Grade
+
+RESULTS_VERSION = 1
+
+
+def _num(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else round(x, 4)
+
+
+def results_document(grades: Sequence[Grade], assignment: Assignment) -> dict[str, Any]:
+    """The content of results.json."""
+    students = []
+    for g in grades:
+        by_owner: dict[str, float] = {}
+        for p in g.points:
+            by_owner[p.owner_id] = by_owner.get(p.owner_id, 0.0) + p.awarded
+        students.append({
+            "id": g.student_id,
+            "total": _num(g.total),
+            "max": _num(g.max_total),
+            "status": g.status,
+            "errors": list(g.errors),
+            "points": {p.point_id: _num(p.awarded) for p in g.points},
+            "needs_review": sorted(p.point_id for p in g.points if p.needs_review),
+            "questions": {q.id: _num(by_owner.get(q.id, 0.0)) for q in assignment.questions},
+            "tasks": {
+                t.task_id: {"points": _num(sum(p.awarded for p in t.points)),
+                            "status": t.status, "message": t.message}
+                for t in (g.code.tasks if g.code else ())
+            },
+            "answers": {q.id: (a.text if (a := g.submission.answer(q.id)) else None)
+                        for q in assignment.questions},
+            "submission": {"path": g.submission.path, "sha256": g.submission.content_hash,
+                           "problems": [{"file": p.file, "message": p.message, "fix": p.fix}
+                                        for p in g.submission.problems]},
+        })
+    return {
+        "version": RESULTS_VERSION,
+        "assignment": {"id": assignment.id, "title": assignment.title,
+                       "max": _num(assignment.total),
+                       "points": {p.id: _num(p.points) for p in assignment.all_points()}},
+        "students": students,
+    }
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8", newline="")
+    os.replace(tmp, path)
+
+
+def write_results_json(grades: Sequence[Grade], assignment: Assignment, out_dir: Path) -> Path:
+    path = out_dir / "results.json"
+    _atomic_write(path, json.dumps(results_document(grades, assignment), indent=2,
+                                   ensure_ascii=False) + "\n")
+    return path
+
+
+def write_grades_csv(grades: Sequence[Grade], assignment: Assignment, out_dir: Path) -> Path:
+    """One row per student; one column per question and per code task; total."""
+    path = out_dir / "grades.csv"
+    owners = [q.id for q in assignment.questions] + [t.id for t in assignment.tasks]
+    tmp = path.with_name(".grades.csv.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student", *owners, "total", "max", "status"])
+        for g in grades:
+            by_owner = dict.fromkeys(owners, 0.0)
+            for p in g.points:
+                by_owner[p.owner_id] = by_owner.get(p.owner_id, 0.0) + p.awarded
+            w.writerow([g.student_id, *(_num(by_owner[o]) for o in owners),
+                        _num(g.total), _num(g.max_total), g.status])
+    os.replace(tmp, path)
+    return path
+
+
+def write_all(grades: Sequence[Grade], assignment: Assignment, out_dir: Path, *,
+              templates_dir: Path | None = None) -> list[Path]:
+    """results.json, grades.csv and the HTML reports."""
+    from grader.report import ReportOptions, render_reports
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = [write_results_json(grades, assignment, out_dir),
+             write_grades_csv(grades, assignment, out_dir)]
+    files += render_reports(grades, assignment, out_dir,
+                            options=ReportOptions(templates_dir=templates_dir))
+    return files
