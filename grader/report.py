@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import math
 import os
 import re
@@ -157,6 +158,30 @@ def fmt_pct(x: float | None, digits: int = 0) -> str:
     return f"{x * 100:.{digits}f}%"
 
 
+_MD_CODE = re.compile(r"`([^`\n]+)`")
+_MD_BOLD = re.compile(r"\*\*([^*\n]+)\*\*")
+
+
+@template_filter("md_inline")
+def md_inline(s: str | None, length: int | None = None) -> Markup:
+    """Instructor text (rubric descriptions, prompts) with `code` and **bold** shown.
+
+    The text is escaped first; only the two markers become markup. With ``length``,
+    the text is cut at a word boundary (closing a marker the cut left open) + "…".
+    """
+    s = s or ""
+    if length is not None and len(s) > length:
+        cut = s[:length].rsplit(" ", 1)[0].rstrip(" ,;:")
+        if cut.count("`") % 2:
+            cut += "`"
+        if cut.count("**") % 2:
+            cut += "**"
+        s = cut + "…"
+    out = str(escape(s))
+    out = _MD_CODE.sub(r"<code>\1</code>", out)
+    return Markup(_MD_BOLD.sub(r"<strong>\1</strong>", out))
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -221,11 +246,11 @@ _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10))
 def slugify(text: str, max_len: int = 60) -> str:
     """A file-name-safe, lower-case ASCII slug of ``text`` (never empty)."""
     norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    s = re.sub(r"[^A-Za-z0-9._-]+", "-", norm).strip("-._").lower()
-    s = s[:max_len].rstrip("-._")
+    s = re.sub(r"[^A-Za-z0-9_]+", "-", norm).strip("-_").lower()
+    s = s[:max_len].rstrip("-_")
     if not s:
         s = "student"
-    if s.split(".")[0] in _WINDOWS_RESERVED:
+    if s in _WINDOWS_RESERVED:
         s = f"s-{s}"
     return s
 
@@ -267,7 +292,12 @@ def anchor(kind: str, ident: str) -> str:
     return f"{kind}-{safe}"
 
 
-template_filter("anchor")(anchor)
+
+
+@template_filter("anchor")
+def anchor_filter(ident: str, kind: str) -> str:
+    """``{{ point_id | anchor("p") }}``: the id :func:`anchor` gives."""
+    return anchor(kind, ident)
 
 
 # --------------------------------------------------------------------------- evidence
@@ -312,7 +342,8 @@ def highlight(text: str, spans: Iterable[tuple[int, int, str]]) -> Markup:
     """``text`` escaped, with each (start, end, point id) span in a ``<mark>``.
 
     Overlapping spans are split at their boundaries; a mark names every point whose
-    evidence it is. The first mark of each point gets the id ``ev-<point>``.
+    evidence it is. An empty ``<span id="ev-<point>">`` marks where each point's
+    evidence starts.
     """
     spans = [(s, e, p) for s, e, p in spans if 0 <= s < e <= len(text)]
     if not spans:
@@ -320,18 +351,18 @@ def highlight(text: str, spans: Iterable[tuple[int, int, str]]) -> Markup:
     cuts = sorted({0, len(text), *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
     out: list[str] = []
     seen: set[str] = set()
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         piece = escape(text[a:b])
         owners = sorted({p for s, e, p in spans if s <= a and b <= e})
         if not owners:
             out.append(piece)
             continue
-        ids = "".join(
-            f' id="{anchor("ev", p)}"' for p in owners[:1] if p not in seen
-        )
+        # an empty anchor where each point's evidence starts: review links land here
+        out.extend(f'<span class="ev-anchor" id="{anchor("ev", p)}"></span>'
+                   for p in owners if p not in seen)
         seen.update(owners)
         out.append(
-            f'<mark class="evidence"{ids} title="evidence for {escape(", ".join(owners))}">'
+            f'<mark class="evidence" title="evidence for {escape(", ".join(owners))}">'
             f"{piece}</mark>"
         )
     return Markup("".join(out))
@@ -392,7 +423,7 @@ class QuestionView:
     question: Question | None
     answer: Answer | None
     points: list[PointView]
-    answer_html: Markup = Markup("")
+    answer_html: Markup = field(default_factory=Markup)
     preview: str = ""
     long: bool = False
     chars: int = 0
@@ -696,7 +727,8 @@ class ItemStat:
 
     @property
     def status_segments(self) -> list[tuple[str, float, str]]:
-        return [(s.replace("_", " "), self.statuses.get(s, 0), f"st-{s}")
+        return [(s.replace("_", " "), self.statuses.get(s, 0),
+                 "st-none" if s == "no result" else f"st-{s}")
                 for s in (*TASK_STATUSES, "no result")]
 
 
@@ -881,6 +913,8 @@ def render_reports(grades: Sequence[Grade], assignment: Assignment, out_dir: Pat
              for (_, g), s in zip(ordered, slugs, strict=True)]
     totals, qstats, tstats = class_stats(views, assignment)
     ignored = [(k, v) for k, v in options.overrides.items() if k not in applied]
+    status_columns = [s for s in (*TASK_STATUSES, "no result")
+                      if s in TASK_STATUSES[:5] or any(t.statuses.get(s) for t in tstats)]
     common: dict[str, Any] = {
         "assignment": assignment,
         "title": options.title or assignment.title or assignment.id,
@@ -898,6 +932,7 @@ def render_reports(grades: Sequence[Grade], assignment: Assignment, out_dir: Pat
         "review": [v for v in views if v.needs_review],
         "failures": _failures(views, options.failures),
         "questions": qstats, "tasks": tstats, "ignored_overrides": ignored,
+        "status_columns": status_columns,
     }))
     paths = [index]
     student_dir = out_dir / "students"
