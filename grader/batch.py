@@ -144,7 +144,7 @@ def run_batch(
     import os
 
     from grader import export, store
-    from grader.ingest import discover, ingest
+    from grader.ingest import ingest_all
 
     t0 = time.monotonic()
     out_dir = options.out_dir
@@ -155,9 +155,8 @@ def run_batch(
     seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
 
     store.upsert_assignment(db, assignment.id, assignment.title, assignment.content_hash)
-    paths = discover(submissions_dir)
     stored = {} if options.regrade else store.stored_hashes(db, assignment.id)
-    submissions = [ingest(p, submissions_dir, assignment) for p in paths]
+    submissions = ingest_all(submissions_dir, assignment)
     todo = [s for s in submissions
             if stored.get(s.student_id) != (s.content_hash, assignment.content_hash)]
     skipped = len(submissions) - len(todo)

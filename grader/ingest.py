@@ -16,7 +16,13 @@ to do; ``fatal`` when the file contributed nothing) and the batch goes on:
   ``max_file_bytes`` (20 MiB by default), a folder with more than ``max_files``
   files (50), broken notebook JSON, symbolic links (never followed);
 * a notebook that fails nbformat validation but is readable is read anyway, with a
-  non-fatal note; so are answers the segmenter could not find (which questions).
+  non-fatal note; so are answers the segmenter could not find (which questions), a
+  question answered in two files, and text beyond ``max_text_chars``/``max_text_lines``
+  (2 M characters / 50,000 lines per file; only that much is searched for answers, so
+  a huge file cannot stall the batch).
+
+The limits are an :class:`IngestLimits` passed to ``ingest`` (defaults:
+``DEFAULT_LIMITS``).
 
 The student id is the file's stem or the folder's name. ``content_hash`` is a
 sha256 over every file's relative path and bytes (a file over the size limit
@@ -35,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.assignment import Assignment
@@ -62,6 +68,7 @@ class IngestLimits:
     max_files: int = 50  # files in one student's folder (all types)
     max_depth: int = 6  # folder nesting inside a student's folder
     max_text_chars: int = 2_000_000  # text of one file searched for answers (code is kept)
+    max_text_lines: int = 50_000  # ... and its lines
 
 
 DEFAULT_LIMITS = IngestLimits()
@@ -201,37 +208,36 @@ def _read(path: Path, rel: str, kind: FileKind, size: int, limits: IngestLimits,
                                 f"{type(exc).__name__}: {exc}",
                                 "report this to the grader's maintainers", fatal=True))
         return None
-    total = 0
+    return _Read(kind, rel, _capped(chunks, limits, rel, name, problems), code)
+
+
+def _capped(chunks: list[Chunk], limits: IngestLimits, rel: str, name: str,
+            problems: list[Problem]) -> list[Chunk]:
+    """The chunks within the text limits (segmentation work grows with the text)."""
+    chars = lines = 0
     for k, c in enumerate(chunks):
-        total += len(c.text)
-        if total > limits.max_text_chars:
-            chunks = chunks[:k]
+        chars += len(c.text)
+        lines += c.text.count("\n") + 1
+        if chars > limits.max_text_chars or lines > limits.max_text_lines:
+            keep_chars = len(c.text) - max(chars - limits.max_text_chars, 0)
+            keep_lines = c.text.count("\n") + 1 - max(lines - limits.max_text_lines, 0)
+            text = "\n".join(c.text[:keep_chars].split("\n")[:max(keep_lines, 0)])
             problems.append(Problem(
-                rel, f"{name} holds more than {limits.max_text_chars:,} characters of text; only "
-                "the first ones were searched for answers",
-                "keep long outputs and data out of the file you hand in"))
-            break
-    return _Read(kind, rel, chunks, code)
+                rel, f"{name} holds more than {limits.max_text_chars:,} characters or "
+                f"{limits.max_text_lines:,} lines of text; only the first ones were searched "
+                "for answers", "keep long outputs and data out of the file you hand in"))
+            return [*chunks[:k], replace(c, text=text)]
+    return chunks
 
 
 # ----------------------------------------------------------------------------- ingest
-_CTX: dict[int, tuple[Assignment, Context]] = {}
-
-
-def _context(assignment: Assignment) -> Context:
-    hit = _CTX.get(id(assignment))
-    if hit is not None and hit[0] is assignment:
-        return hit[1]
-    ctx = make_context(assignment)
-    if len(_CTX) > 8:
-        _CTX.clear()
-    _CTX[id(assignment)] = (assignment, ctx)
-    return ctx
-
-
 def ingest(path: Path, root: Path, assignment: Assignment,
-           limits: IngestLimits = DEFAULT_LIMITS) -> Submission:
-    """One student's submission (a file or a folder under ``root``); never raises for it."""
+           limits: IngestLimits = DEFAULT_LIMITS, context: Context | None = None) -> Submission:
+    """One student's submission (a file or a folder under ``root``); never raises for it.
+
+    ``context`` (from :func:`grader.segment.make_context`) can be made once per batch
+    and passed in; without it, it is made for this call.
+    """
     path, root = Path(path), Path(root)
     rel = _rel(path, root)
     is_dir = path.is_dir() and not path.is_symlink()
@@ -284,7 +290,7 @@ def ingest(path: Path, root: Path, assignment: Assignment,
     if is_dir and not files and not any(pr.fatal for pr in problems):
         problems.append(Problem(rel, f"folder {path.name} holds no .ipynb, .py, .md or .txt "
                                 "file", _HAND_IN, fatal=True))
-    answers = _answers(reads, assignment, problems)
+    answers = _answers(reads, assignment, problems, context)
     code = tuple(c for r in reads for c in r.code)
     if assignment.questions and reads:
         _report_missing(answers, assignment, rel, problems)
@@ -306,18 +312,15 @@ def _hash(rel: str, paths: list[Path], root: Path, limits: IngestLimits) -> str:
     return h.hexdigest()
 
 
-def _answers(reads: list[_Read], assignment: Assignment,
-             problems: list[Problem]) -> list[Answer]:
+def _answers(reads: list[_Read], assignment: Assignment, problems: list[Problem],
+             context: Context | None) -> list[Answer]:
     if not assignment.questions:
         return []
-    ctx = _context(assignment)
+    ctx = context if context is not None else make_context(assignment)
     found: list[Answer] = []
     texts = [r for r in reads if r.kind != "py"]
     for r in texts + [r for r in reads if r.kind == "py"]:
-        if r.kind == "py":
-            mode = "off" if found else "strict"
-        else:
-            mode = "order"
+        mode = ("off" if found else "strict") if r.kind == "py" else "order"
         try:
             found += segment_chunks(r.chunks, ctx, unlabelled=mode)
         except Exception as exc:  # a segmenter bug must not stop the batch
@@ -358,3 +361,45 @@ def _report_missing(answers: list[Answer], assignment: Assignment, rel: str,
 
 
 __all__ = ["DEFAULT_LIMITS", "IngestLimits", "discover", "ingest"]
+
+
+def ingest_all(root: Path, assignment: Assignment,
+               limits: IngestLimits = DEFAULT_LIMITS) -> list[Submission]:
+    """Every submission under ``root``, one per student id.
+
+    Entries that share a student id (``alice.md`` beside ``alice.py``) are graded
+    together as one submission, with a note saying so, as if they were a folder.
+    """
+    context = make_context(assignment) if assignment.questions else None
+    groups: dict[str, list[Submission]] = {}
+    for path in discover(root):
+        sub = ingest(path, root, assignment, limits, context)
+        groups.setdefault(sub.student_id, []).append(sub)
+    return [subs[0] if len(subs) == 1 else merge(subs, assignment) for subs in groups.values()]
+
+
+def merge(subs: list[Submission], assignment: Assignment) -> Submission:
+    """One submission from several entries of the same student (files kept in order)."""
+    first = subs[0]
+    names = ", ".join(s.path for s in subs)
+    problems = [p for s in subs for p in s.problems]
+    problems.append(Problem(first.path, f"{names} share the student id {first.student_id!r} "
+                            "and were graded together as one submission",
+                            "hand in one file, or one folder per student"))
+    best: dict[str, Answer] = {}
+    for a in (a for s in subs for a in s.answers):
+        old = best.get(a.question_id)
+        if old is None or (_LABEL_RANK[a.label], -len(a.text)) < (_LABEL_RANK[old.label],
+                                                                   -len(old.text)):
+            best[a.question_id] = a
+    order = {q.id: i for i, q in enumerate(assignment.questions)}
+    h = hashlib.sha256()
+    for s in sorted(subs, key=lambda s: s.path):
+        h.update(s.path.encode() + b"\0" + s.content_hash.encode())
+    return Submission(
+        student_id=first.student_id, path=names, content_hash=h.hexdigest(),
+        files=tuple(f for s in subs for f in s.files),
+        answers=tuple(sorted(best.values(), key=lambda a: order.get(a.question_id, 0))),
+        code_cells=tuple(c for s in subs for c in s.code_cells),
+        problems=tuple(problems),
+    )

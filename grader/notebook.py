@@ -104,7 +104,8 @@ def _load(text: str) -> tuple[Mapping[str, Any], list[str]]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            nb: Mapping[str, Any] = nbformat.convert(nbformat.reader.reads(text), 4)
+            nb: Mapping[str, Any] = nbformat.convert(  # type: ignore[no-untyped-call]
+                nbformat.reader.reads(text), 4)  # type: ignore[no-untyped-call]
         except Exception as exc:  # nbformat raises many types on malformed input
             notes.append(f"does not validate as a notebook ({_first_line(str(exc))}); it was "
                          "read anyway")

@@ -61,8 +61,9 @@ def _split_cells(text: str) -> list[_Cell]:
         m = _MARKER.match(line)
         if m:
             rest = m.group("rest") or ""
-            tags = tuple(t.strip().strip("\"'") for t in _TAGS.search(rest).group(1).split(",")
-                         if t.strip()) if _TAGS.search(rest) else ()
+            tm = _TAGS.search(rest)
+            tags = tuple(t.strip().strip("\"'") for t in tm.group(1).split(",")
+                         if t.strip()) if tm else ()
             qm = _QMETA.search(rest)
             title = _TAGS.sub("", rest)
             title = _QMETA.sub("", title)

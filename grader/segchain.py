@@ -186,13 +186,17 @@ class Scorer:
         self.O = np.zeros(len(events))
         self.T = np.zeros(len(events))
         self.E = np.zeros((len(events), self.nq))
+        self.D = np.zeros((len(events), self.nq))  # projections on the profiles (linear)
+        proj = idx.profiles * idx.idf  # column i: what one occurrence of word i adds
         run = np.zeros(v)
+        dot = np.zeros(self.nq)
         oov = tok = 0
         echo = np.zeros(self.nq)
         e = 0
         for k in range(len(self.lines) + 1):
             while e < len(events) and events[e] == k:
                 self.C[e], self.O[e], self.T[e], self.E[e] = run, oov, tok, echo
+                self.D[e] = dot
                 e += 1
             if k == len(self.lines):
                 break
@@ -203,17 +207,19 @@ class Scorer:
                     oov += 1
                 else:
                     run[i] += 1
+                    dot += proj[:, i]
             tok += len(ln.toks)
             if ln.echo_of >= 0 and not ln.out:  # a copy of that question's prompt
                 echo[ln.echo_of] += 1
 
     # ------------------------------------------------------------------ scoring
-    def _seg_values(self, starts: np.ndarray, ends: np.ndarray, qis: np.ndarray,
-                    own_pos: np.ndarray) -> np.ndarray:
+    def _seg_values(self, starts: np.ndarray, ends: np.ndarray, qis: np.ndarray) -> np.ndarray:
+        """Value of the answers [start, end) to questions ``qis`` (one per row)."""
         a = np.array([self.ev[int(s)] for s in starts])
         b = np.array([self.ev[int(x)] for x in ends])
         counts = self.C[b] - self.C[a]
-        sims = self.ctx.index.sims_from_counts(counts, self.O[b] - self.O[a])
+        sims = self.ctx.index.sims_from_counts(counts, self.O[b] - self.O[a],
+                                               self.D[b] - self.D[a])
         rows = np.arange(len(qis))
         own = sims[rows, qis]
         masked = sims.copy()
@@ -224,7 +230,7 @@ class Scorer:
         value = np.where(ntok < 3, EMPTY, fit)
         echoes = self.E[b] - self.E[a]
         others = echoes.sum(axis=1) - echoes[rows, qis]
-        return value + OTHER_PROMPT * np.minimum(others, 3)
+        return np.asarray(value + OTHER_PROMPT * np.minimum(others, 3))
 
     def best_chain(self) -> list[Span]:
         nodes = self.nodes
@@ -244,7 +250,7 @@ class Scorer:
             best[j] = base
             if len(pred):
                 ends = np.minimum(pos[j], bnd[pred])
-                seg = self._seg_values(pos[pred], ends, qis[pred], pos[pred])
+                seg = self._seg_values(pos[pred], ends, qis[pred])
                 same = np.array([nodes[i].sig == nodes[j].sig for i in pred], dtype=float)
                 weaker = np.maximum(weights[pred] - nodes[j].weight, 0.0) * (1.0 - same)
                 trans = (SAME_STYLE * same + NEXT_NUMBER * (nums[pred] + 1 == nums[j])
@@ -254,7 +260,7 @@ class Scorer:
                 if cand[i] > 0:
                     best[j] = base + cand[i]
                     back[j] = pred[i]
-        final = best + self._seg_values(pos, bnd, qis, pos)
+        final = best + self._seg_values(pos, bnd, qis)
         j = int(np.argmax(final))
         chain: list[int] = []
         while j >= 0:

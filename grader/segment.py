@@ -140,24 +140,30 @@ def build_lines(chunks: Sequence[Chunk], ctx: Context) -> list[Line]:
     numbers = frozenset(ctx.numbers)
     top = max(numbers, default=0)
     lines: list[Line] = []
+    tasks, quiet = _code_parts(chunks, ctx)
     for ci, c in enumerate(chunks):
         raw = c.text.splitlines() or [""]
         if c.kind == "code":
-            task = defines_task(c.text, ctx.task_names)
+            task = ci in tasks
+            keep = c.answer_text and not task and ci not in quiet
             for k, text in enumerate(raw):
-                keep = c.answer_text and not task
                 ln = Line(text, ci, text if keep else "", tokens(text) if keep else [],
                           kind="code")
                 if k == 0 and task:
                     ln.hard = True
                 elif k == 0 and c.answer_text:
                     lab = comment_label(text, numbers, top)
-                    if lab is not None:
-                        ln.label, ln.hard = (None, True) if lab.boundary else (lab, False)
+                    if lab is not None and lab.boundary:
+                        ln.hard = True
+                    elif lab is not None and lab.number is not None:
+                        ln.label, ln.qi = lab, ctx.numbers[lab.number]
+                        ln.head = text if keep else ""
                 lines.append(ln)
             continue
         if c.kind == "output":
-            lines.extend(Line(t, ci, t, tokens(t), kind="output") for t in raw)
+            keep = ci not in tasks and ci not in quiet
+            lines.extend(Line(t, ci, t if keep else "", tokens(t) if keep else [], kind="output")
+                         for t in raw)
             continue
         fences = fence_mask(raw)
         for text, fenced in zip(raw, fences, strict=True):
@@ -173,6 +179,33 @@ def build_lines(chunks: Sequence[Chunk], ctx: Context) -> list[Line]:
             lines.append(ln)
     _mark_echoes(lines, chunks, ctx)
     return lines
+
+
+_SETUP = re.compile(r"^\s*(?:$|#|%|!|import\s|from\s+\S+\s+import\s)")
+
+
+def _code_parts(chunks: Sequence[Chunk], ctx: Context) -> tuple[set[int], set[int]]:
+    """Chunks of the code part, and code that is only set-up.
+
+    The code part: code defining a task's names, with the code cells (and outputs) right
+    before it and no text in between (its imports and helpers); it ends any answer. Set-up
+    code (only imports, magics, comments) joins no answer's text but ends none.
+    """
+    tasks: set[int] = set()
+    quiet: set[int] = set()
+    for k, c in enumerate(chunks):
+        if c.kind != "code":
+            continue
+        after = {k + 1} if k + 1 < len(chunks) and chunks[k + 1].kind == "output" else set()
+        if all(_SETUP.match(x) for x in c.text.splitlines()):
+            quiet |= {k, *after}
+        if defines_task(c.text, ctx.task_names):
+            j = k
+            while j >= 0 and chunks[j].kind != "text":
+                tasks.add(j)
+                j -= 1
+            tasks |= after
+    return tasks, quiet
 
 
 def _question_like(text: str) -> bool:
@@ -303,6 +336,7 @@ def render(lines: Sequence[Line], chunks: Sequence[Chunk], *,
                       kind=first_line.kind), *lines[1:]]
     parts: list[str] = []
     cells: list[int] = []
+    seen: set[int] = set()
     k = 0
     first = True
     while k < len(lines):
@@ -322,7 +356,8 @@ def render(lines: Sequence[Line], chunks: Sequence[Chunk], *,
             if block.strip():
                 parts.append(block)
                 first = False
-                if chunk.cell not in cells:
+                if chunk.cell not in seen:
+                    seen.add(chunk.cell)
                     cells.append(chunk.cell)
         k = j
     text = "\n\n".join(parts)
@@ -337,6 +372,30 @@ def _strip_answer_prefix(body: list[str]) -> list[str]:
             body[k] = _ANSWER_PREFIX.sub("", b, count=1)
             break
     return body
+
+
+def _retag_repeated(chunks: Sequence[Chunk], tagged: dict[int, list[int]],
+                    source: dict[int, LabelSource], ctx: Context) -> dict[int, str]:
+    """A tag repeated on cells of which one clearly answers an untagged question (a cell
+    copied with its tag): that cell, with the code after it, goes to that question."""
+    notes: dict[int, str] = {}
+    for qi in list(tagged):
+        ks = tagged[qi]
+        heads = [k for k in ks if chunks[k].kind == "text"]
+        for k in heads[1:]:
+            sims = ctx.index.sims(chunks[k].text)
+            j = int(np.argmax(sims))
+            if j in tagged or j == qi or sims[j] - sims[qi] < 0.1 or sims[j] < 0.2:
+                continue
+            moved = [k] + [x for x in ks if x > k and chunks[x].kind != "text"
+                           and all(chunks[y].kind != "text" for y in ks if k < y < x)]
+            tagged[qi] = [x for x in tagged[qi] if x not in moved]
+            tagged[j] = moved
+            source[j] = "content"
+            qn, jn = ctx.assignment.questions[qi].number, ctx.assignment.questions[j].number
+            notes[j] = (f"tagged for question {qn} like another cell, but its content answers "
+                        f"question {jn}")
+    return notes
 
 
 # ----------------------------------------------------------------------------- file level
@@ -357,6 +416,7 @@ def segment_chunks(chunks: Sequence[Chunk], ctx: Context, *,
             owner[k] = owner[k - 1]
         if owner[k] is not None:
             tagged.setdefault(owner[k], []).append(k)  # type: ignore[arg-type]
+    notes = _retag_repeated(chunks, tagged, source, ctx)
     answers: list[Answer] = []
     for qi, ks in sorted(tagged.items()):
         sub = [chunks[k] for k in ks]
@@ -367,7 +427,7 @@ def segment_chunks(chunks: Sequence[Chunk], ctx: Context, *,
         text, cells = render(lines, sub, starts=False)
         if text:
             q = ctx.assignment.questions[qi]
-            answers.append(Answer(q.id, text, sub[0].file, cells, source[qi]))
+            answers.append(Answer(q.id, text, sub[0].file, cells, source[qi], notes.get(qi, "")))
     rest = [c for k, c in enumerate(chunks) if owner[k] is None]
     if rest:
         lines = build_lines(rest, ctx)

@@ -99,6 +99,14 @@ def decode(data: bytes) -> Decoded:
                                 data)
             except UnicodeDecodeError:
                 pass
+        nuls = data.count(0)
+        if nuls <= max(2, len(data) // 1000) and not data.startswith(tuple(m for m, _ in _MAGIC)):
+            try:  # text with a stray NUL or two (a bad copy-paste): drop them
+                text = data.replace(b"\x00", b"").decode("utf-8")
+            except UnicodeDecodeError:
+                raise _binary_error(data) from None
+            return _checked(Decoded(text, "utf-8", note=f"holds {nuls} NUL byte(s); they were "
+                                    "removed"), data)
         raise _binary_error(data)
     try:
         return _checked(Decoded(data.decode("utf-8"), "utf-8"), data)

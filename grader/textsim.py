@@ -12,6 +12,7 @@ about* (never to score it). Two measures:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -36,6 +37,7 @@ you your yours
 )
 
 
+@functools.lru_cache(maxsize=65536)
 def _stem(w: str) -> str:
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
@@ -62,7 +64,9 @@ class QuestionIndex:
         self._echo_sets = echo_sets
         self._echo_w = {t: math.log((1 + n) / (1 + c)) + 1.0 for t, c in df.items()}
         self._foreign_w = math.log(1 + n) + 1.0
-        self._echo_tot = [sum(self._echo_w[t] for t in s) or 1.0 for s in echo_sets]
+        self._echo_tot = np.array([sum(self._echo_w[t] for t in s) or 1.0 for s in echo_sets])
+        self._echo_rows = {t: np.array([w if t in s else 0.0 for s in echo_sets])
+                           for t, w in self._echo_w.items()}
         profiles = []
         for q in self.questions:
             parts = [q.prompt, q.title, q.prompt, q.title]  # the question's own words, twice
@@ -81,6 +85,7 @@ class QuestionIndex:
                 mat[i, self.vocab[t]] = (1.0 + math.log(k)) * self.idf[self.vocab[t]]
         norms = np.linalg.norm(mat, axis=1, keepdims=True)
         self.profiles = mat / np.where(norms == 0, 1.0, norms)
+        self._profiles_w = self.profiles  # (questions x vocabulary)
 
     # ---------------------------------------------------------------- echo
     def prompt_words(self, qi: int) -> set[str]:
@@ -97,16 +102,19 @@ class QuestionIndex:
         """Per question: the share of ``text``'s words that are the prompt's (precision) and
         the share of the prompt's words that ``text`` has (coverage), idf-weighted."""
         toks = set(tokens(text) if isinstance(text, str) else text)
-        prec = np.zeros(len(self.questions))
-        cov = np.zeros(len(self.questions))
+        nq = len(self.questions)
         if not toks:
-            return prec, cov
-        w = {t: self._echo_w.get(t, self._foreign_w) for t in toks}
-        total = sum(w.values())
-        for i, s in enumerate(self._echo_sets):
-            hit = sum(w[t] for t in toks if t in s)
-            prec[i], cov[i] = hit / total, hit / self._echo_tot[i]
-        return prec, cov
+            return np.zeros(nq), np.zeros(nq)
+        total = 0.0
+        hit = np.zeros(nq)
+        for t in toks:
+            row = self._echo_rows.get(t)
+            if row is None:
+                total += self._foreign_w
+            else:
+                total += self._echo_w[t]
+                hit += row
+        return hit / total, hit / self._echo_tot
 
     # ---------------------------------------------------------------- profiles
     def counts(self, toks: Iterable[str]) -> tuple[np.ndarray, int]:
@@ -121,12 +129,27 @@ class QuestionIndex:
                 vec[i] += 1
         return vec, oov
 
-    def sims_from_counts(self, counts: np.ndarray, oov: np.ndarray | float) -> np.ndarray:
-        """Cosine with each profile; ``counts`` may be a matrix (one row per text)."""
+    def sims_from_counts(self, counts: np.ndarray, oov: np.ndarray | float,
+                         dots: np.ndarray | None = None) -> np.ndarray:
+        """Cosine with each profile; ``counts`` may be a matrix (one row per text).
+
+        ``dots``: the numerators ``project(counts)`` when the caller has them already.
+        """
         weighted = counts * self.idf
         sq = np.sum(weighted**2, axis=-1) + np.asarray(oov) * self.oov_idf**2
         norm = np.sqrt(np.where(sq <= 0, 1.0, sq))
-        return (weighted @ self.profiles.T) / np.expand_dims(norm, -1)
+        if dots is None:
+            dots = self.project(counts)
+        return np.asarray(dots / np.expand_dims(norm, -1))
+
+    def project(self, counts: np.ndarray) -> np.ndarray:
+        """Dot products of count vectors with the (idf-weighted) profiles.
+
+        Elementwise rather than a matrix product: these matrices are small, and a
+        multi-threaded BLAS spends far longer starting threads than computing them.
+        """
+        weighted = np.asarray(counts * self.idf)
+        return np.asarray((weighted[..., None, :] * self._profiles_w).sum(axis=-1))
 
     def sims(self, text: str) -> np.ndarray:
         vec, oov = self.counts(tokens(text))

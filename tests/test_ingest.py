@@ -96,8 +96,8 @@ def _typical_notebook(minor: int = 5) -> dict[str, Any]:
     for n in range(1, 12):
         cells.append(("markdown", f"### Question {n}\n\n{_text(n)}", {}))
         if n == 3:
-            cells.append(("code", "import numpy as np\nprint(tf.range(10))",
-                          {"outputs": [_stream("tf.Tensor([0 1 2 3 4 5 6 7 8 9], dtype=int32)\n")]}))
+            out = _stream("tf.Tensor([0 1 2 3 4 5 6 7 8 9], dtype=int32)\n")
+            cells.append(("code", "import numpy as np\nprint(tf.range(10))", {"outputs": [out]}))
     cells.append(("markdown", "## Part B: code", {}))
     cells.append(("code", ["%pip install nothing\n", "def huber_fn(y_true, y_pred):\n",
                            "    return y_true - y_pred\n"], {}))
@@ -153,6 +153,48 @@ def test_notebook_tags_and_metadata(a: Assignment, tmp_path: Path) -> None:
         assert _marker(n) in got[f"q{n}"].text
     assert "dtype=int32" in got["q3"].text and got["q3"].cells == (3, 4)
     assert "instructor" not in got["q1"].text
+
+
+def test_notebook_label_in_code_comment(a: Assignment, tmp_path: Path) -> None:
+    cells: list[tuple[str, Any, dict[str, Any]]] = []
+    for n in range(1, 12):
+        if n == 3:  # the answer is the code and its output, labelled by a comment
+            out = _stream("tf.Tensor([0 1 2 3 4 5 6 7 8 9], shape=(10,), dtype=int32)\n"
+                          "tf.Tensor([0 1 2 3 4 5 6 7 8 9], shape=(10,), dtype=int64)\n")
+            cells.append(("code", "# Question 3\nprint(tf.range(10))\n"
+                          "print(tf.constant(np.arange(10)))", {"outputs": [out]}))
+        else:
+            cells.append(("markdown", f"Q{n}. {_text(n)}", {}))
+    f = tmp_path / "jo.ipynb"
+    f.write_text(json.dumps(_notebook(cells)))
+    sub = ingest(f, tmp_path, a)
+    assert [x.question_id for x in sub.answers] == [f"q{n}" for n in range(1, 12)]
+    q3 = sub.answer("q3")
+    assert q3 is not None and q3.cells == (2,) and "dtype=int64" in q3.text
+    assert q3.text.startswith("```python\n# Question 3\nprint(tf.range(10))")
+    q2 = sub.answer("q2")
+    assert q2 is not None and q2.text.endswith("64-bit in NumPy")  # its own list item 3
+
+
+def test_notebook_code_part_without_heading(a: Assignment, tmp_path: Path) -> None:
+    cells: list[tuple[str, Any, dict[str, Any]]] = []
+    for n in range(1, 12):
+        cells.append(("markdown", f"**Q{n}.** {_text(n)}", {}))
+        if n == 3:  # set-up code inside an answer neither ends it nor joins its text
+            cells.append(("code", "import numpy as np\n%matplotlib inline", {}))
+            cells.append(("code", "tf.range(10)", {"outputs": [_result("<tf.Tensor int32>")]}))
+    cells += [("code", "import tensorflow as tf\nimport numpy as np", {}),
+              ("code", "def helper(x):\n    return x", {}),
+              ("code", "def huber_fn(y_true, y_pred):\n    return helper(y_true)", {}),
+              ("code", "class HuberLoss:\n    pass", {"outputs": [_stream("done\n")]})]
+    f = tmp_path / "dee.ipynb"
+    f.write_text(json.dumps(_notebook(cells)))
+    sub = ingest(f, tmp_path, a)
+    assert [x.question_id for x in sub.answers] == [f"q{n}" for n in range(1, 12)]
+    q3, q11 = sub.answer("q3"), sub.answer("q11")
+    assert q3 is not None and "<tf.Tensor int32>" in q3.text and "import numpy" not in q3.text
+    assert q11 is not None and q11.text == _text(11)
+    assert len(sub.code_cells) == 6
 
 
 @pytest.mark.parametrize("damage", ["extra_key", "missing_metadata", "bad_output"])
@@ -305,6 +347,16 @@ def test_py_nbconvert_export_and_syntax_error(a: Assignment, tmp_path: Path) -> 
     assert [c.source.strip() for c in sub.code_cells][1] == "print('hi'"
 
 
+def test_py_labelled_answers_in_one_docstring(a: Assignment, tmp_path: Path) -> None:
+    src = ('"""\n' + "\n\n".join(f"Q{n}: {_text(n)}" for n in range(1, 12))
+           + '\n"""\nimport tensorflow as tf\n')
+    f = tmp_path / "uli.py"
+    f.write_text(src)
+    sub = ingest(f, tmp_path, a)
+    assert [x.question_id for x in sub.answers] == [f"q{n}" for n in range(1, 12)]
+    assert all(_marker(int(x.question_id[1:])) in x.text for x in sub.answers)
+
+
 def test_py_answers_dict(a: Assignment, tmp_path: Path) -> None:
     src = "ANSWERS = {\n    'q1': '''" + _text(1) + "''',\n    5: '''" + _text(5) + "''',\n}\n"
     f = tmp_path / "ola.py"
@@ -324,6 +376,15 @@ def test_text_files(ext: str, a: Assignment, tmp_path: Path) -> None:
     assert sub.ok and sub.student_id == "pat" and len(sub.answers) == 11
     assert sub.files[0].kind == ("md" if ext != ".txt" else "txt")
     assert not sub.code_cells and not sub.problems
+
+
+def test_windows_line_endings_and_tabs(a: Assignment, tmp_path: Path) -> None:
+    text = "\r\n\r\n".join(f"**{n}.**\t{_text(n)}".replace("\n", "\r\n") for n in range(1, 12))
+    f = tmp_path / "win.md"
+    f.write_bytes(text.encode())
+    sub = ingest(f, tmp_path, a)
+    assert [x.question_id for x in sub.answers] == [f"q{n}" for n in range(1, 12)]
+    assert "\r" not in sub.answers[1].text and sub.answers[1].text.startswith("No, it is not")
 
 
 # ----------------------------------------------------------------------------- folders
@@ -476,6 +537,14 @@ def test_encodings(encoding: str, note: str | None, a: Assignment, tmp_path: Pat
         assert notes and not notes[0].fatal and note in notes[0].message.lower()
 
 
+def test_stray_nul_bytes_dropped(a: Assignment, tmp_path: Path) -> None:
+    f = tmp_path / "nul.md"
+    f.write_bytes(_md_answers().encode().replace(b"Both hold", b"Both\x00 hold"))
+    sub = ingest(f, tmp_path, a)
+    assert sub.ok and len(sub.answers) == 11
+    assert any("NUL" in p.message and not p.fatal for p in sub.problems)
+
+
 def test_decode_rejects_bad_bom() -> None:
     with pytest.raises(IngestError):
         decode(b"\xff\xfe\x00\xd8")  # UTF-16 BOM, then a lone surrogate
@@ -581,3 +650,23 @@ def test_ingest_does_not_import_tensorflow(tmp_path: Path) -> None:
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+
+
+def test_entries_sharing_a_student_id_are_one_submission(tmp_path: Path) -> None:
+    from grader.assignment import load_assignment
+    from grader.ingest import ingest_all
+
+    a = load_assignment(Path(__file__).resolve().parent.parent / "assignments" / "dl_assignment_4")
+    (tmp_path / "alice.md").write_text("## Q1\nTensorFlow is an open-source library.\n",
+                                       encoding="utf-8")
+    (tmp_path / "alice.py").write_text("def huber_fn(y_true, y_pred):\n    return 0\n",
+                                       encoding="utf-8")
+    (tmp_path / "bob.md").write_text("## Q1\nA library.\n", encoding="utf-8")
+    subs = ingest_all(tmp_path, a)
+    assert [s.student_id for s in subs] == ["alice", "bob"]
+    alice = subs[0]
+    assert {f.path for f in alice.files} == {"alice.md", "alice.py"}
+    assert alice.answer("q1") is not None and alice.code_cells
+    assert any("graded together" in p.message and not p.fatal for p in alice.problems)
+    again = ingest_all(tmp_path, a)[0]
+    assert again.content_hash == alice.content_hash

@@ -324,6 +324,22 @@ def test_tagged_chunks_win(assignment: Assignment) -> None:
     assert _marker(4) not in got["q3"].text
 
 
+def test_repeated_tag_content_decides(assignment: Assignment) -> None:
+    ctx = make_context(assignment)
+    chunks = [Chunk("text", _text(n), "n.ipynb", n, tags=(f"q{3 if n == 4 else n}",))
+              for n in range(1, 12)]
+    got = {a.question_id: a for a in segment_chunks(chunks, ctx)}
+    assert sorted(got, key=lambda q: int(q[1:])) == [f"q{n}" for n in range(1, 12)]
+    assert _marker(3) in got["q3"].text and _marker(4) not in got["q3"].text
+    assert _marker(4) in got["q4"].text and got["q4"].label == "content"
+    assert "question 4" in got["q4"].note
+    # a tag repeated on two parts of the same answer keeps both parts
+    chunks = [Chunk("text", "First part: " + _text(2), "n.ipynb", 0, tags=("q2",)),
+              Chunk("text", "Second part: tensors are immutable.", "n.ipynb", 1, tags=("q2",))]
+    (only,) = segment_chunks(chunks, ctx)
+    assert only.question_id == "q2" and "Second part" in only.text and only.label == "tag"
+
+
 # --------------------------------------------------------------------- the five seeds
 SEED_MARKERS: dict[str, dict[int, str]] = {
     "000": {1: "open-source machine learning library developed by Google",
