@@ -5,9 +5,9 @@ every piece of text that goes into the SVG is escaped here. Colours come from CS
 classes (``report.css``), so an override stylesheet restyles the charts and printing
 keeps them.
 
-:mod:`grader.report` registers these as template filters through the same hook a
-plug-in uses (:func:`grader.report.template_filter`); the templates call them from
-the macros in ``charts.html``.
+:mod:`grader.templating` puts these in the table of built-in filters that every
+environment starts from; plug-ins add theirs with :func:`grader.report.template_filter`.
+The templates call them from the macros in ``charts.html``.
 """
 
 from __future__ import annotations
