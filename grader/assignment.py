@@ -398,7 +398,7 @@ def _check_scoring(questions: tuple[Question, ...], rubric_path: Path) -> None:
     for q in questions:
         for p in q.points:
             for problem in check_hints(p):
-                raise ConfigError(problem, path=rubric_path, key=f"{q.id}.{p.id}.scoring",
+                raise ConfigError(problem, path=rubric_path, key=f"{p.id}.scoring",
                                   fix="see README, section 'Rubric format'")
 
 

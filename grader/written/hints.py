@@ -14,7 +14,8 @@ maximum score (*reference-answer mode*)::
 
 A rubric point keeps the spec's ``id``, ``points``, ``description`` (and ``kind: k_of_n``
 with ``per_item``). Under ``scoring:`` the instructor adds whatever helps the scorer; every
-key is optional, and a point with no hints is scored by similarity to its description::
+key is optional. A point with no hints is scored by similarity to its description, which
+needs a model: without one (backend ``lexical``) it goes to review::
 
     - id: q2.verdict
       points: 1
@@ -29,8 +30,8 @@ key is optional, and a point with no hints is scored by similarity to its descri
           - "re:^yes\\b"
         positive:                  # example answers that earn the point (for similarity)
           - "TensorFlow cannot simply replace NumPy."
-        negative:                  # example answers that do not
-          - "TensorFlow is basically NumPy on a GPU."
+        negative:                  # answers that do not (a sentence closer to these is
+          - "TensorFlow is basically NumPy on a GPU."   # never awarded on meaning)
 
     - id: q4.structures            # kind: k_of_n, per_item: 0.5 -> credit per distinct item
       scoring:
@@ -50,11 +51,12 @@ key is optional, and a point with no hints is scored by similarity to its descri
         all_of:
           - ["int32", "32 bit*"]
           - ["int64", "64 bit*"]
-        opposite: ["range ... int64", "arange ... int32"]   # swapped facts
+        opposite: ["range int64", "arange int32"]   # swapped facts ("tf.range gives int64")
 
 Wording syntax: words in order inside one sentence, case-insensitive, plurals folded,
 punctuation ignored (``tf.range`` = ``tf range``); up to 2 other words may sit between
-two written words, ``...`` allows any number; ``a|b`` is a choice for one word;
+two written words, in the same clause; ``...`` allows any number, across clauses;
+``a|b`` is a choice for one word (write a longer choice as a wording of its own);
 ``word*`` matches any word starting so; ``re:`` starts a regular expression matched on
 the sentence as written. A wording that contains a negation ("not ... drop-in") is
 matched literally; any other wording is refused where the student negates it ("is not",
@@ -63,9 +65,10 @@ An item or idea hedged ("maybe queues", "sets?") does not count.
 
 ``a & b`` joins wordings that must all be found in the answer (in any sentences).
 Other keys: ``negation: false`` (a negated wording still counts: "don't use print" states
-the rule "avoid side effects"), ``need`` (with ``wordings`` groups in ``all_of``: how many groups, default all),
-``semantic: false`` (lexical matching only for this point), ``threshold`` (similarity
-needed to award on meaning alone, 0-1; default the scorer's calibrated value).
+the rule "avoid side effects"), ``need`` (how many of the ``all_of`` groups must be
+stated; default all), ``semantic: false`` (lexical matching only for this point),
+``threshold`` (similarity needed to award on meaning alone, 0-1; default the scorer's
+calibrated value).
 """
 
 from __future__ import annotations

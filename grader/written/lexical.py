@@ -24,8 +24,8 @@ these they this those through to too under until up us very was we were what whe
 whether which while who whom why will with would you your
 """.split()  # noqa: SIM905
 )
-NEGATIONS = frozenset({"not", "no", "never", "neither", "nor", "none", "nothing", "nobody"})
-HEDGES = frozenset({"maybe", "perhaps", "possibly", "probably", "might", "unsure", "guess"})
+_NEG_WORDS = ("not", "no", "never", "neither", "nor", "none", "nothing", "nobody")
+_HEDGE_WORDS = ("maybe", "perhaps", "possibly", "probably", "might", "unsure", "guess")
 _CLAUSE_WORDS = frozenset({"but", "while", "whereas", "however", "although", "though",
                            "whilst", "where", "yet"})
 _TOKEN = re.compile(r"[a-z0-9_]+|[,;:()?]")
@@ -54,6 +54,10 @@ def stem(w: str) -> str:
     if len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
         return w[:-1]
     return w
+
+
+NEGATIONS = frozenset(stem(w) for w in _NEG_WORDS)  # as tokens appear (stemmed)
+HEDGES = frozenset(stem(w) for w in _HEDGE_WORDS)
 
 
 def normalize(text: str) -> str:
@@ -90,7 +94,7 @@ def tokenize(text: str) -> Sentence:
             asked.add(c)
             c += 1
         else:
-            if t in _CLAUSE_WORDS and toks:
+            if t in _CLAUSE_WORDS and toks:  # raw word, before stemming
                 c += 1
             toks.append(stem(t))
             clause.append(c)
@@ -176,7 +180,10 @@ def compile_wording(wording: str) -> Pattern:
             parts = re.findall(r"[a-z0-9_]+", a)
             if not parts:
                 continue
-            if len(parts) > 1 and len(alts) == 1:  # "tf.range" -> two adjacent slots
+            if len(parts) > 1 and len(alts) > 1:
+                raise ValueError(f"in {wording!r}: the choice {raw!r} holds {a!r}, which is "
+                                 "not one word; write it as a wording of its own")
+            if len(parts) > 1:  # "tf.range" -> two adjacent slots
                 for i, p in enumerate(parts):
                     slots.append(Slot(frozenset({stem(p)}), (), gap if i == 0 else 0))
                     gap = DEFAULT_GAP
@@ -187,7 +194,7 @@ def compile_wording(wording: str) -> Pattern:
                 prefixes.append(tok)
             else:
                 words.add(stem(tok))
-            if tok in NEGATIONS:
+            if tok in _NEG_WORDS:
                 negative = True
         else:
             if words or prefixes:

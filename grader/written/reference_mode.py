@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from grader.models import PointResult, Verdict
 from grader.written.lexical import STOP, tokenize
 
 if TYPE_CHECKING:
     from grader.assignment import Question
-    from grader.models import PointResult
     from grader.written.embed import Embedder
     from grader.written.prepare import Prepared
 
@@ -51,7 +51,9 @@ class Linear:
 
     def predict(self, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         z = (x - np.asarray(self.mean)) / np.asarray(self.std)
-        return np.clip(z @ np.asarray(self.weights) + self.intercept, 0.0, 1.0)
+        out: npt.NDArray[np.float64] = np.clip(z @ np.asarray(self.weights) + self.intercept,
+                                               0.0, 1.0)
+        return out
 
 
 def fit(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], names: Sequence[str],
@@ -69,12 +71,17 @@ def fit(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], names: Sequence[
 # Fitted on all 2,273 Mohler answers (score_avg / 5) by `python bench/bench_mohler.py --fit`.
 MODEL_FIT = Linear(
     names=FEATURES_MODEL,
-    mean=(0.5, 0.5, 0.5, 0.5, 0.5, 3.0), std=(0.2, 0.2, 0.2, 0.2, 0.2, 1.0),
-    weights=(0.05, 0.05, 0.0, 0.05, 0.0, 0.0), intercept=0.8,
+    mean=(0.57109, 0.54439, 0.50148, 0.33513, 0.28738, 2.21651),
+    std=(0.21271, 0.19719, 0.18777, 0.34021, 0.30363, 0.65468),
+    weights=(-0.04023, 0.13363, 0.01106, 0.00342, 0.02856, 0.02539),
+    intercept=0.83678,
 )
 LEXICAL_FIT = Linear(
-    names=FEATURES_LEXICAL, mean=(0.5, 0.5, 3.0), std=(0.2, 0.2, 1.0),
-    weights=(0.1, 0.02, 0.0), intercept=0.8,
+    names=FEATURES_LEXICAL,
+    mean=(0.33513, 0.28738, 2.21651),
+    std=(0.34021, 0.30363, 0.65468),
+    weights=(0.07205, 0.05663, 0.04925),
+    intercept=0.83678,
 )
 
 
@@ -124,8 +131,6 @@ def predict(embedder: Embedder, items: Sequence[tuple[str, str, str]]
 
 def score_reference(q: Question, ans: Prepared | None, embedder: Embedder) -> PointResult:
     """The single PointResult (``{qid}.answer``) of a reference-answer question."""
-    from grader.models import PointResult
-
     pid, mx = f"{q.id}.answer", q.max_points
     if ans is None or ans.empty:
         why = (f"no answer found for question {q.number}" if ans is None
@@ -135,7 +140,8 @@ def score_reference(q: Question, ans: Prepared | None, embedder: Embedder) -> Po
     ref = q.reference_answer or ""
     frac = float(predict(embedder, [(q.prompt, ref, ans.text)])[0])
     awarded = round(frac * mx, 2)
-    verdict = "awarded" if awarded >= mx - 1e-9 else "partial" if awarded > 0 else "not_awarded"
+    verdict: Verdict = ("awarded" if awarded >= mx - 1e-9 else
+                        "partial" if awarded > 0 else "not_awarded")
     lo, hi = REVIEW_BAND
     edge = min(abs(frac - lo), abs(frac - hi)) if lo <= frac <= hi else 0.0
     conf = 0.45 + edge if lo <= frac <= hi else 0.7
