@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 class Scorer(Protocol):
-    backend_name: str
+    @property
+    def backend_name(self) -> str: ...
 
     def score(self, submission: Submission, assignment: Assignment) -> tuple[PointResult, ...]:
         ...
@@ -124,7 +125,7 @@ def zero_code_run(assignment: Assignment, message: str, status: str = "missing")
 def load_written_scorer(backend: str) -> Scorer:
     from grader.written import load_scorer
 
-    return load_scorer(backend=backend)  # type: ignore[no-any-return]
+    return load_scorer(backend=backend)
 
 
 def open_code_engine(assignment: Assignment, jobs: int, seed: int) -> Any:

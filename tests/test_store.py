@@ -72,7 +72,8 @@ def test_overrides(db) -> None:  # type: ignore[no-untyped-def]
     store.save_grade(db, run, factories.grade("carol", awarded=0.0), "ahash")
     store.set_override(db, "dl_assignment_4", "carol", "q1.definition", 1.0, "fine wording")
     store.set_override(db, "dl_assignment_4", "carol", "q1.definition", 0.5, "half")
-    assert store.load_overrides(db, "dl_assignment_4") == {("carol", "q1.definition"): (0.5, "half")}
+    want = {("carol", "q1.definition"): (0.5, "half")}
+    assert store.load_overrides(db, "dl_assignment_4") == want
     assert store.clear_override(db, "dl_assignment_4", "carol", "q1.definition")
     assert not store.clear_override(db, "dl_assignment_4", "carol", "q1.definition")
     with pytest.raises(StoreError, match="no student 'zed'"):
