@@ -164,8 +164,7 @@ def _short(title: str, n: int = 60) -> str:
 def format_check(report: CheckReport) -> str:
     """The report as plain text for a terminal."""
     lines = [f"grader check: {report.path} (public tests of {report.assignment_id})", ""]
-    for p in report.problems:
-        lines.append(f"problem: {p}")
+    lines += [f"problem: {prob}" for prob in report.problems]
     if report.load_status in ("no_public_tests", "no_code"):
         lines.append(report.load_message)
         return "\n".join(lines) + "\n"
@@ -183,10 +182,10 @@ def format_check(report: CheckReport) -> str:
         lines.append(f"{head:<70} {t.awarded:g}/{t.max_points:g}")
         if t.status not in ("ok", "error"):
             lines.append(f"  ({t.message})")
-        width = max((len(p.point_id) for p in t.points), default=0)
-        for p in t.points:
-            mark = "PASS" if p.passed else "FAIL"
-            lines.append(f"  {mark}  {p.point_id:<{width}}  {p.feedback}")
+        width = max((len(cp.point_id) for cp in t.points), default=0)
+        for cp in t.points:
+            mark = "PASS" if cp.passed else "FAIL"
+            lines.append(f"  {mark}  {cp.point_id:<{width}}  {cp.feedback}")
         lines.append("")
     lines.append(f"Public tests: {report.passed} of {report.total} checks passed "
                  f"({report.awarded:g}/{report.max_points:g} points).")

@@ -65,6 +65,8 @@ def _num(value: Any) -> Any:
         return f"<{type(value).__name__}>"
     if arr.dtype.kind not in "biuf":
         return f"<{type(value).__name__}>"
+    if arr.ndim == 0:
+        return arr.item()  # a plain number (0-d arrays do not survive the channel as such)
     return arr
 
 
@@ -73,6 +75,8 @@ def _scalar(value: Any) -> Any:
     arr = _num(value)
     if isinstance(arr, str):
         return arr
+    if isinstance(arr, (int, float, bool)):
+        return float(arr)
     if arr.size != 1:
         return f"<array of shape {tuple(arr.shape)}>"
     return float(arr.reshape(()))
@@ -83,7 +87,7 @@ def _series(value: Any) -> Any:
     if isinstance(value, (str, bytes)) or value is None:
         return f"<{type(value).__name__}>"
     arr = _num(value)
-    if not isinstance(arr, str) and arr.ndim == 1:
+    if isinstance(arr, np.ndarray) and arr.ndim == 1:
         return [float(v) for v in arr]
     try:
         return [_scalar(v) for v in value]
@@ -102,9 +106,13 @@ def _threshold_of(obj: Any) -> Any:
 
 
 def _data_module(ctx: Any = None) -> Any:
-    """The assignment's ``data/c5.py`` (data set, model factory, NumPy forward pass)."""
+    """The assignment's ``data/c5.py`` (data set, model factory, NumPy forward pass).
+
+    In the student's process (``ctx`` given) it is loaded afresh from the data folder,
+    never taken from ``sys.modules``, where the student's code could have put its own.
+    """
     name = "dl_assignment_4_c5_data"
-    if name in sys.modules:
+    if ctx is None and name in sys.modules:
         return sys.modules[name]
     candidates = []
     data_dir = getattr(ctx, "data_dir", None)
@@ -116,8 +124,9 @@ def _data_module(ctx: Any = None) -> Any:
             spec = importlib.util.spec_from_file_location(name, path)
             assert spec is not None and spec.loader is not None
             module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
             spec.loader.exec_module(module)
+            if ctx is None:
+                sys.modules[name] = module
             return module
     raise FileNotFoundError("data/c5.py of the assignment not found")
 
@@ -182,12 +191,30 @@ def _short_message(evalue: str) -> str:
     return text
 
 
+_FRAME = re.compile(r'^  File "([^"]+)", ((?:cell \d+, )?line \d+)', re.M)
+# a frame of the student's cell file inside TensorFlow's "in user code:" message
+_TF_FRAME = re.compile(r'File "[^"]*/\d{3}_[^"/]*_cell(\d+)\.py", line (\d+)')
+
+
+def _where(e: Any) -> str:
+    """Where in the student's own code an error happened: " (file, cell N, line M)"."""
+    frames = _FRAME.findall(e.traceback or "")
+    if frames:
+        file, loc = frames[-1]
+        return f" ({file}, {loc})"
+    inner = _TF_FRAME.findall(e.evalue or "")
+    if inner:
+        cell, line = inner[-1]
+        return f" (inside a tf.function: {'cell ' + cell + ', ' if cell != '0' else ''}line {line})"
+    return f" ({e.file}, line {e.line})" if e.line and e.file else ""
+
+
 def _err(obs: Observation, *keys: str) -> str | None:
     """Student-facing description of the first error among these sections."""
     for key in keys:
         e = obs.error(key)
         if e is not None:
-            where = f" (line {e.line} of {e.file})" if e.line and e.file else ""
+            where = _where(e)
             msg = _short_message(e.evalue)
             if msg.startswith(f"{e.ename}: "):
                 msg = msg[len(e.ename) + 2:]
@@ -386,7 +413,9 @@ def observe_c2(ns: Any, ctx: Any) -> None:
     with ctx.section("from_config"):
         loss = HuberLoss(threshold=t_config)
         clone = HuberLoss.from_config(loss.get_config())
-        ctx.record("clone_threshold", _threshold_of(clone))
+        clone_cfg = clone.get_config()
+        ctx.record("clone_threshold",
+                   _scalar(clone_cfg["threshold"]) if "threshold" in clone_cfg else None)
         ctx.record("clone_values", _num(clone(y_true, y_pred)))
         ctx.record("original_values", _num(loss(y_true, y_pred)))
 
@@ -475,8 +504,8 @@ def _judge_c2_config(student: Observation, reference: Observation) -> Check:
     clone_t = student.get("clone_threshold")
     if not _is_num(clone_t) or abs(clone_t - want) > 1e-6:
         return Check(point, False,
-                     f"{what}: the loss rebuilt with from_config does not have the original "
-                     "threshold", f"clone threshold {clone_t!r}, want {want!r}")
+                     f"{what}: the get_config() of the loss rebuilt with from_config does not "
+                     "have the original threshold", f"clone threshold {clone_t!r}, want {want!r}")
     ok, why = _compare(student.get("clone_values"), student.get("original_values"),
                        atol=1e-6, rtol=1e-6)
     if not ok:
@@ -875,7 +904,8 @@ def _judge_c5_returns(student: Observation, mine: tuple[float, float] | str,
     keys = student.get("returned_keys") or []
     missing = [k for k in ("loss", "val_accuracy") if k not in keys]
     if missing:
-        return Check(point, False, f"{what}: the returned dict has no {' or '.join(map(repr, missing))} key",
+        names = " or ".join(repr(k) for k in missing)
+        return Check(point, False, f"{what}: the returned dict has no {names} key",
                      f"keys {keys}")
     for key in ("loss", "val_accuracy"):
         seq = student.get(f"returned_{key}")

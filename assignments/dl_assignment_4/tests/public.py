@@ -10,6 +10,7 @@ also grade C3, C4 and C5.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ def _num(value: Any) -> Any:
         return f"<{type(value).__name__}>"
     if arr.dtype.kind not in "biuf":
         return f"<{type(value).__name__}>"
+    if arr.ndim == 0:
+        return arr.item()  # a plain number (0-d arrays do not survive the channel as such)
     return arr
 
 
@@ -80,7 +83,9 @@ def _threshold_of(obj: Any) -> Any:
     for get in (lambda: obj.threshold, lambda: obj.get_config()["threshold"]):
         try:
             v = _num(get())
-            return float(v) if not isinstance(v, str) and v.size == 1 else None
+            if isinstance(v, (int, float)):
+                return float(v)
+            return float(v.reshape(())) if isinstance(v, np.ndarray) and v.size == 1 else None
         except Exception:  # noqa: BLE001,S112
             continue
     return None
@@ -91,14 +96,37 @@ def _is_num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+_FRAME = re.compile(r'^  File "([^"]+)", ((?:cell \d+, )?line \d+)', re.M)
+# a frame of the student's cell file inside TensorFlow's "in user code:" message
+_TF_FRAME = re.compile(r'File "[^"]*/\d{3}_[^"/]*_cell(\d+)\.py", line (\d+)')
+
+
+def _where(e: Any) -> str:
+    """Where in the student's own code an error happened: " (file, cell N, line M)"."""
+    frames = _FRAME.findall(e.traceback or "")
+    if frames:
+        file, loc = frames[-1]
+        return f" ({file}, {loc})"
+    inner = _TF_FRAME.findall(e.evalue or "")
+    if inner:
+        cell, line = inner[-1]
+        return f" (inside a tf.function: {'cell ' + cell + ', ' if cell != '0' else ''}line {line})"
+    return f" ({e.file}, line {e.line})" if e.line and e.file else ""
+
+
 def _err(obs: Observation, key: str) -> str | None:
+    """The gist of the error in section ``key``: type, last line of the message, line."""
     e = obs.error(key)
     if e is None:
         return None
-    msg = e.evalue.strip().splitlines()[-1] if e.evalue.strip() else ""
+    lines = [ln.strip() for ln in (e.evalue or "").splitlines() if ln.strip()]
+    msg = lines[-1] if "in user code:" in (e.evalue or "") and lines else " ".join(lines)
+    msg = re.sub(r"numpy=.*?(?=>)", "numpy=...", msg, flags=re.S)
+    if msg.startswith(f"{e.ename}: "):
+        msg = msg[len(e.ename) + 2:]
     if len(msg) > 300:
         msg = msg[:297] + "..."
-    where = f" (line {e.line} of {e.file})" if e.line and e.file else ""
+    where = _where(e)
     return f"{e.ename}: {msg}{where}"
 
 
@@ -275,14 +303,14 @@ def observe_c6(ns: Any, ctx: Any) -> None:
 def judge_c6(student: Observation, reference: Observation, ctx: JudgeContext) -> Any:
     inp = _c6_inputs()
     failure = None
-    for kind, label in (("floats", "float32"), ("ints", "int32")):
+    for kind, label in (("floats", "a float32"), ("ints", "an int32")):
         for i, x in enumerate(inp[kind]):
             err = _err(student, f"{kind}{i}")
             if err:
-                failure = f"a {label} tensor of length {len(x)} raised {err}"
+                failure = f"{label} tensor of length {len(x)} raised {err}"
             else:
                 ok, why = _cmp(student.get(f"{kind}{i}"), np.sum(x.astype(np.float64) ** 3))
-                failure = None if ok else f"a {label} tensor of length {len(x)}: {why}"
+                failure = None if ok else f"{label} tensor of length {len(x)}: {why}"
             if failure:
                 break
         if failure:
