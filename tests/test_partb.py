@@ -13,10 +13,7 @@ without TensorFlow.
 from __future__ import annotations
 
 import importlib.util
-import os
-import secrets
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
@@ -26,6 +23,7 @@ import numpy as np
 import pytest
 
 from grader.codetest import ErrorInfo, JudgeContext, Observation
+from tests.conftest import SEED
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "assignments" / "dl_assignment_4"
@@ -101,7 +99,6 @@ EXPECTED: dict[str, tuple[set[str], dict[str, str]]] = {
         {"c6.values"}, {"c6.values": "Expected int32 passed to parameter 'y' of op 'Pow'"}),
 }
 
-SEED = int(os.environ.get("GRADER_TEST_SEED") or secrets.randbelow(2**31))
 
 
 def expected_points(lost: set[str]) -> dict[str, float]:
@@ -117,24 +114,7 @@ def test_every_bug_sample_is_in_the_table() -> None:
 
 
 # --------------------------------------------------------------------------- the engine
-_SHARED: dict[str, Any] = {}
-
-
-@pytest.fixture(scope="session")
-def engine(example_assignment: Any) -> Iterator[Any]:
-    """One hidden-tests Engine for the session (2 workers, a fresh seed). test_validate
-    imports this fixture; the module-level cache makes both share one Engine."""
-    from grader.sandbox import Engine
-
-    if "engine" not in _SHARED:
-        eng = Engine(example_assignment, jobs=2, seed=SEED)
-        eng.start()
-        eng.reference()
-        _SHARED["engine"] = eng
-    yield _SHARED["engine"]
-    done = _SHARED.pop("engine", None)
-    if done is not None:
-        done.close()
+# The shared session Engine is the `engine` fixture of conftest.py.
 
 
 @pytest.fixture(scope="session")

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 
 from grader.validate import format_validation, validate_reference
-from tests.test_partb import engine  # noqa: F401  (the shared session Engine)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = Path(__file__).resolve().parent / "data" / "partb"
 
 
-def test_reference_earns_every_code_point(engine: Any, example_assignment: Any) -> None:  # noqa: F811
+def test_reference_earns_every_code_point(engine: Any, example_assignment: Any) -> None:
     report = validate_reference(example_assignment, engine=engine, public=False,
                                 written_examples=False)
     assert report.ok, format_validation(report)

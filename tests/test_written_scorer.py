@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.errors import ScorerError
 from grader.assignment import Assignment, load_assignment, load_rubric
+from grader.errors import ScorerError
 from grader.models import PointResult
 from grader.written import Scorer, load_scorer
 from grader.written.evaluate import make_submission
