@@ -32,6 +32,35 @@ does to numpy, TensorFlow or assertions can change a verdict.
 
 ``Check.feedback`` is shown to the student: say what was tested and what went wrong,
 never the hidden inputs or expected values. ``Check.detail`` is for the instructor.
+
+Where each half runs (the runtime is :mod:`grader.sandbox`):
+
+* Only the *observe side* of a tests file enters the sandbox: before it gets there,
+  the file is cut down (statically) to the observe functions and the module-level
+  names they reach (helpers, constants, imports); judge functions, and constants
+  only judges use, are blanked out. Keep expected values in judges (or let them come
+  from the reference's observations), never in what an observe function uses.
+* An observe function runs after the student's cells were loaded, in order, each task
+  under its own time limit; ``ns`` is the student's namespace (a task whose
+  ``names`` are not all defined is not observed and scores 0). Inside the sandbox:
+  no network, no new processes, the file system read-only except ``ctx.scratch``;
+  ``ctx.data_dir`` (the assignment's ``data:`` folder) is readable. Import
+  TensorFlow/Keras inside the observe functions (they are already loaded, so this
+  is free), and only NumPy and this module at the top of the file, so that the
+  grader's process does not import TensorFlow to run the judges.
+* Before each task the Python, NumPy and Keras/TensorFlow seeds are set from
+  ``(seed, task id)``; ``ctx.rng`` is a fresh generator from the same pair. Draw
+  every random input from ``ctx.rng`` before calling student code, so the reference
+  and every student see the same inputs.
+* ``ctx.record`` takes None, bool, int, float, str, NumPy arrays (numeric or string),
+  tensors (via ``.numpy()``), and lists/tuples/dicts of those; anything else is
+  recorded as that key's error. An exception inside ``ctx.section(key)`` (anything,
+  ``SystemExit`` included) is recorded with a traceback of the student's own lines.
+  A ``MemoryError`` (or TensorFlow's out-of-memory error) anywhere in a task makes it
+  hit the memory limit: the task scores 0, whatever was recorded.
+* ``ctx.task_id`` and ``ctx.device`` (``"cpu"`` or ``"gpu"``) are there too.
+* A judge runs in the grader's process on two :class:`Observation` objects; if it
+  raises, or yields no :class:`Check` for a rubric point, that point goes to review.
 """
 
 from __future__ import annotations
@@ -90,6 +119,8 @@ class ObserveContext(Protocol):
 
     def trace_count(self, fn: Any) -> int | None:
         """Number of concrete traces of a ``tf.function`` (None if not one)."""
+
+    # also available: ``task_id: str`` and ``device: str`` ("cpu" or "gpu")
 
 
 @dataclass(frozen=True)

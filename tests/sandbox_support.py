@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,7 @@ class GraderFiles:
     def attack(self, name: str) -> list[str]:
         text = (DATA / "attacks" / name).read_text()
         for k, v in self.paths().items():
-            text = text.replace("{{%s}}" % k, v)
+            text = text.replace("{{" + k + "}}", v)
         return split_cells(text)
 
     def intact(self) -> bool:
@@ -143,8 +144,7 @@ def score(run: CodeRun) -> dict[str, float]:
     return {t.task_id: sum(p.awarded for p in t.points) for t in run.tasks}
 
 
-def stray_processes(engine: Any) -> list[int]:
-    """Processes below the engine's workers (sandboxes that outlived their run)."""
+def _stray_now(engine: Any) -> list[int]:
     roots = {w.proc.pid for w in engine.workers if w.proc is not None}
     parents: dict[int, int] = {}
     for d in os.listdir("/proc"):
@@ -152,15 +152,37 @@ def stray_processes(engine: Any) -> list[int]:
             continue
         try:
             with open(f"/proc/{d}/stat") as fh:
-                parents[int(d)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
             continue
-    out = []
-    for pid in parents:
-        p, seen = parents.get(pid), 0
-        while p and seen < 64:
-            if p in roots:
-                out.append(pid)
-                break
-            p, seen = parents.get(p), seen + 1
-    return out
+        if fields[0] not in ("Z", "X"):  # zombies are dead, waiting to be reaped
+            parents[int(d)] = int(fields[1])
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    stray = []
+    for root in roots:
+        keepers = children.get(root, [])
+        stray += keepers[1:]
+        for k in keepers[:1]:
+            students = children.get(k, [])
+            stray += students[1:]
+            for st in students[:1]:
+                todo = list(children.get(st, []))
+                while todo:
+                    p = todo.pop()
+                    stray.append(p)
+                    todo += children.get(p, [])
+    return stray
+
+
+def stray_processes(engine: Any, grace_s: float = 3.0) -> list[int]:
+    """Processes below the engine's workers beyond the one spare sandbox each worker
+    keeps forked ahead (a keeper and its waiting student process), once the sandboxes
+    of finished runs had ``grace_s`` to die: anything else outlived its run."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        stray = _stray_now(engine)
+        if not stray or time.monotonic() > deadline:
+            return stray
+        time.sleep(0.05)

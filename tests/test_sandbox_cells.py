@@ -122,7 +122,8 @@ def test_tests_file_is_cut_down_to_the_observe_side() -> None:
     compile(cut, "hidden.py", "exec")
     # a helper and a constant used by an observe function stay; judge-only ones go
     src = ("import numpy as np\nfrom grader.codetest import Suite, Check\nsuite = Suite()\n"
-           "SIZES = (3, 4)\nEXPECTED = [1, 2]\n\ndef make(rng):\n    return rng.normal(size=SIZES)\n\n"
+           "SIZES = (3, 4)\nEXPECTED = [1, 2]\n\n"
+           "def make(rng):\n    return rng.normal(size=SIZES)\n\n"
            "def expected():\n    return EXPECTED\n\n@suite.observe('a')\ndef obs(ns, ctx):\n"
            "    ctx.record('v', ns['f'](make(ctx.rng)))\n\n@suite.judge('a')\n"
            "def jud(s, r, ctx):\n    yield Check('a.v', s.get('v') == expected())\n")

@@ -95,9 +95,8 @@ def _line_states(lines: Sequence[str]) -> list[bool]:
             elif c == "\\" and i == n - 1:
                 cont = True
             i += 1
-        if quote in ("'", '"'):
-            if not line.endswith("\\"):
-                quote = None  # unterminated one-line string: a syntax error anyway
+        if quote in ("'", '"') and not line.endswith("\\"):
+            quote = None  # an unterminated one-line string: a syntax error anyway
     return starts
 
 

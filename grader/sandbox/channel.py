@@ -31,7 +31,7 @@ MAGIC = b"GRD1"
 TOKEN_LEN = 16
 HEADER = struct.Struct("!4s16sII")
 MAX_JSON = 16 * 1024 * 1024
-MAX_BLOB = 512 * 1024 * 1024
+MAX_BLOB = 64 * 1024 * 1024
 MAX_STR = 1024 * 1024
 MAX_DEPTH = 32
 
@@ -109,7 +109,7 @@ def arrays_to_npz(arrays: dict[str, np.ndarray]) -> bytes:
     if not arrays:
         return b""
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 

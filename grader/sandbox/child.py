@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import gc
 import os
 import sys
 import threading
 import time
 import types
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,6 @@ class TaskSpec:
 
 def derived_seed(seed: int, task_id: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(task_id.encode())) % (2**31 - 1)
-
-
-class _MemoryHit(Exception):
-    pass
 
 
 class ObserveCtx:
@@ -187,6 +182,7 @@ def load_cells(cells: list[PreparedCell], paths: list[str], writer: Writer,
         if report:
             writer.send({"t": "cell_start", "i": i})
         msg: dict[str, Any] = {"t": "cell", "i": i, "status": "ok"}
+        t0 = time.perf_counter()
         try:
             code = compile(cell.source, path, "exec", dont_inherit=True)
             exec(code, ns)
@@ -194,6 +190,7 @@ def load_cells(cells: list[PreparedCell], paths: list[str], writer: Writer,
             loc = student_traceback(exc, files)
             msg.update(status="error", ename=type(exc).__name__, evalue=exception_value(exc),
                        traceback=loc.text, memory=isinstance(exc, MemoryError))
+        msg["work_s"] = time.perf_counter() - t0
         _flush()
         if report:
             writer.send(msg)
@@ -253,7 +250,8 @@ def student_namespace() -> dict[str, Any]:
     return ns
 
 
-def load_tests(source: str | None, filename: str) -> Suite | None:
+def load_tests(source: str | None, filename: str, code: types.CodeType | None = None
+               ) -> Suite | None:
     """Run the observe side of a tests file (see :mod:`.observe_source`).
 
     ``source`` is the cut-down text; it is registered in ``linecache`` under the
@@ -267,7 +265,9 @@ def load_tests(source: str | None, filename: str) -> Suite | None:
     mod.__file__ = filename
     sys.modules[mod.__name__] = mod
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec", dont_inherit=True), mod.__dict__)
+    if code is None:
+        code = compile(source, filename, "exec", dont_inherit=True)
+    exec(code, mod.__dict__)
     suite = mod.__dict__.get("suite")
     if not isinstance(suite, Suite):
         raise RuntimeError(f"{filename} defines no `suite = Suite()`")

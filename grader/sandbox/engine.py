@@ -156,7 +156,28 @@ class Worker:
             raise SandboxError(f"sandbox worker {self.index} is not running")
         try:
             send_msg(self.sock, msg)
-            return recv_msg(self.sock)
+            resp: dict[str, Any] = {"cells": {}, "tasks": {}, "load": {}, "layers": []}
+            blobs: list[bytes] = []
+            while True:
+                part, pblobs = recv_msg(self.sock)
+                if part.get("t") != "partial":  # the worker's own last word
+                    resp.update({k: v for k, v in part.items() if k != "t"})
+                    resp["layers"] = list(resp["layers"]) + list(resp.pop("worker_layers", []))
+                    return resp, blobs
+                # one sandbox's report (a task that ended the sandbox makes more than one)
+                offset = len(blobs)
+                blobs += pblobs
+                for r in part.get("tasks", {}).values():
+                    for rec in r.get("records", []):
+                        if isinstance(rec[2], int):
+                            rec[2] += offset
+                resp["tasks"].update(part.get("tasks", {}))
+                if part.get("first"):
+                    for k in ("cells", "load", "layers", "setup_s", "load_work_s"):
+                        if k in part:
+                            resp[k] = part[k]
+                if part.get("fatal"):
+                    resp["fatal"] = part["fatal"]
         except (EOFError, OSError) as exc:
             raise SandboxError(f"sandbox worker {self.index} died: {exc}\n{self.log_tail()}"
                                ) from exc
@@ -274,7 +295,6 @@ class Engine:
         self._idle: queue.Queue[Worker] = queue.Queue()
         self._ref: dict[str, Observation] | None = None
         self._ref_lock = threading.Lock()
-        self._ref_worker: Worker | None = None
         self.reference_problems: dict[str, str] = {}
         self.suite: Suite | None = None
         self.tests_source: str | None = None
@@ -301,14 +321,6 @@ class Engine:
         assignment = gpumod.assign(self.jobs, self.gpu_inventory)
         self._workers = [Worker(i, g, self.workdir, self.threads, self.preload, self.python)
                          for i, g in enumerate(assignment)]
-        cache = self._cache_file()
-        if (self._ref is None and self.tasks and self.assignment.reference is not None
-                and not (cache is not None and (cache / "obs.json").is_file())):
-            # the reference runs in a worker of its own, started alongside the pool
-            gpu = self.gpu_inventory[0] if self.gpu_inventory else None
-            self._ref_worker = Worker(-1, gpu, self.workdir, self.threads, self.preload,
-                                      self.python)
-            self._ref_worker.start()
         for w in self._workers:
             w.start()
         try:
@@ -323,7 +335,7 @@ class Engine:
         if self._closed:
             return
         self._closed = True
-        for w in [*self._workers, *([self._ref_worker] if self._ref_worker else [])]:
+        for w in self._workers:
             w.close()
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -436,24 +448,21 @@ class Engine:
                                        for t in self.tasks}
             return {t.id: Observation(status="error") for t in self.tasks}
         prepared = cellmod.prepare(reference_cells(Path(a.reference)))
-        w = self._ref_worker
-        self._ref_worker = None
-        if w is None:
-            gpu = self.gpu_inventory[0] if self.gpu_inventory else None
-            w = Worker(-1, gpu, self.workdir, self.threads, self.preload, self.python)
-            w.start()
+        # The reference runs through the same path as the students, on a pool worker: its
+        # code is read from files by its own sandbox and its observations go from that
+        # sandbox's keeper straight to this process, so the worker (whose memory later
+        # student sandboxes inherit) never holds either.
+        w = self._idle.get()
+        staged = self._stage(prepared)
         try:
-            w.wait_ready()
             cuda = w.cuda if self.cuda is None else self.cuda
             devices = {t.id: (gpumod.resolve(t.device, w.gpu, cuda) or "cpu")
                        for t in self.tasks}
-            staged = self._stage(prepared)
             resp, blobs = self._call(w, lambda wk: self._request(
                 staged, self.tasks, devices, wk, [str(Path(a.reference).parent)]))
         finally:
-            w.close()
-            with contextlib.suppress(UnboundLocalError):
-                shutil.rmtree(staged[0], ignore_errors=True)
+            shutil.rmtree(staged[0], ignore_errors=True)
+            self._idle.put(w)
         if resp.get("fatal"):
             raise SandboxError(str(resp["fatal"]), path=self.tests_path,
                                fix="fix the tests file so that it loads")
@@ -518,7 +527,7 @@ class Engine:
             elif r.get("error"):
                 e = _err(r["error"])
                 problem = f"observe raised {e.summary() if e else ''}"
-                errors = {**errors, "_observe": e} if e else errors  # type: ignore[dict-item]
+                errors = {**errors, "_observe": e} if e else errors
         if errors and not problem:
             problem = "; ".join(f"{k}: {e.summary()}" for k, e in errors.items())
         return Observation(values=values, errors=errors, status=status,
@@ -531,6 +540,20 @@ class Engine:
         ``root``: the folder the submission's ``path`` is relative to; when given, the
         student's code may read its own files there.
         """
+        return self.run_with_stats(submission, root)[0]
+
+    def run_with_stats(self, submission: Submission, root: Path | str | None = None
+                       ) -> tuple[CodeRun, dict[str, Any]]:
+        """:meth:`run`, plus timings: wall, sandbox setup, the student's own work while
+        loading and per task (for benchmarks and diagnostics)."""
+        t0 = time.monotonic()
+        stats: dict[str, Any] = {}
+        run = self._run(submission, root, stats)
+        stats["wall_s"] = time.monotonic() - t0
+        return run, stats
+
+    def _run(self, submission: Submission, root: Path | str | None,
+             stats: dict[str, Any]) -> CodeRun:
         t0 = time.monotonic()
         if not submission.code_cells or not any(c.source.strip() for c in submission.code_cells):
             msg = ("no code found in the submission: hand in the code in notebook code cells "
@@ -538,7 +561,7 @@ class Engine:
             return CodeRun(load_status="no_code", load_message=msg, cells=(), tasks=tuple(
                 TaskResult(task_id=t.id, status="missing", message=msg, points=_points(t, msg))
                 for t in self.tasks))
-        ref = self.reference()
+        self.start()
         prepared = cellmod.prepare(submission.code_cells)
         reads: list[str] = []
         if root is not None:
@@ -558,6 +581,14 @@ class Engine:
         finally:
             self._idle.put(worker)
             shutil.rmtree(staged[0], ignore_errors=True)
+        # the reference is needed only to judge: students run while it is computed
+        ref = self.reference()
+        stats.update(setup_s=resp.get("setup_s"), load_work_s=resp.get("load_work_s", 0.0),
+                     restarts=resp.get("restarts", 0), task_work_s={
+                         tid: r.get("work_s") for tid, r in resp.get("tasks", {}).items()
+                         if isinstance(r.get("work_s"), (int, float))},
+                     task_wall_s={tid: r.get("duration") for tid, r in
+                                  resp.get("tasks", {}).items()})
         return self._build(resp, blobs, prepared, ref, devices, time.monotonic() - t0)
 
     def _engine_failure(self, prepared: Sequence[cellmod.PreparedCell], detail: str,
@@ -595,9 +626,9 @@ class Engine:
                 continue
             if load_status != "ok":
                 msg = f"not run: {load_message}"
-                tasks.append(TaskResult(task_id=t.id, status=load_status, message=msg,
-                                        points=_points(t, msg), detail=json.dumps(
-                                            {k: v for k, v in load.items() if k != "stdout"})[:4000],
+                det = json.dumps({k: v for k, v in load.items() if k != "stdout"})[:4000]
+                tasks.append(TaskResult(task_id=t.id, status=load_status,  # type: ignore[arg-type]
+                                        message=msg, points=_points(t, msg), detail=det,
                                         device=str(devices[t.id])))
                 continue
             r = resp.get("tasks", {}).get(t.id)
@@ -628,6 +659,11 @@ class Engine:
         if sig is not None:
             name = _SIGNAMES.get(sig, f"signal {sig}")
             return "error", f"the process crashed ({name})"
+        if info.get("code") == 73:
+            return "error", ("your code closed the grader's result channel (a file descriptor "
+                             "it did not open), so nothing more could be checked")
+        if info.get("code") == 72:
+            return "error", "the grader's sandbox failed (not your code)"
         if "code" in info:
             return "error", (f"your code ended the process (exit status {info['code']}): "
                              "sys.exit/os._exit stop the grader's run too")
@@ -685,7 +721,10 @@ class Engine:
             return TaskResult(task_id=t.id, status="error", message=msg,
                               points=_points(t, msg, "error", msg, True), device=device)
         dur = float(r.get("duration", 0.0))
-        stdout = str(r.get("stdout", ""))[-lim.output_kb * 1024:]
+        stdout = str(r.get("stdout", ""))
+        cap = lim.output_kb * 1024
+        if len(stdout) > cap + 200:  # the worker keeps the tail already; a safety net
+            stdout = f"[... {len(stdout) - cap} characters not shown ...]\n" + stdout[-cap:]
         outcome = r.get("outcome")
         detail = {k: v for k, v in r.items() if k not in ("records", "errors", "stdout")}
         det = json.dumps(detail, default=str)[:4000]
@@ -726,7 +765,7 @@ class Engine:
                                   or "std::bad_alloc" in e.evalue for e in all_errors):
             limit_kind = "memory"
         elif any(("[Errno 28]" in e.evalue or "[Errno 27]" in e.evalue
-                  or e.ename == "OSError" and "File too large" in e.evalue) for e in all_errors):
+                  or (e.ename == "OSError" and "File too large" in e.evalue)) for e in all_errors):
             limit_kind = "disk"
         elif r.get("pids_hit") and all_errors:
             limit_kind = "processes"

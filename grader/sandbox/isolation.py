@@ -3,11 +3,11 @@
 Two processes per sandbox (both forked from the zygote, which has imported
 TensorFlow but run no op, so neither inherits a thread pool):
 
-``outer`` (the keeper): a new session and process group (the supervisor kills the
-group), ``PR_SET_PDEATHSIG``, the cgroup, new mount/net/pid/ipc/uts namespaces, the
-mounts (every mount read-only, the scratch folder a fresh size-capped tmpfs). It then
-forks the student process and waits for it, reporting its exit status and usage on a
-pipe only it holds.
+``outer`` (in the keeper, which then supervises the student process): a new session
+and process group, ``PR_SET_PDEATHSIG``, new mount/net/pid/ipc/uts namespaces, the
+mounts (every mount read-only, the scratch folder a fresh size-capped tmpfs). The
+worker moves the student process (not the keeper) into the cgroup that caps its
+memory and processes.
 
 ``inner`` (the student process, pid 1 of its pid namespace): a fresh ``/proc``, a user
 namespace (so it holds no capability outside it), then no capabilities at all, a
@@ -117,7 +117,9 @@ def mount(src: str | None, target: str, fstype: str | None, flags: int,
     lib = _libc()
     lib.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                           ctypes.c_char_p]
-    enc = (lambda s: s.encode() if s is not None else None)
+    def enc(s: str | None) -> bytes | None:
+        return s.encode() if s is not None else None
+
     _check(lib.mount(enc(src), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
 
 
@@ -162,14 +164,6 @@ def outer(plan: Plan) -> list[Layer]:
         layers.append(Layer("pdeathsig", True, "killed if the grader's worker dies"))
     except OSError as exc:
         layers.append(Layer("pdeathsig", False, str(exc)))
-    if plan.cgroup is not None:
-        plan.cgroup.attach(os.getpid())
-        for ctrl in ("memory", "pids"):
-            ok = ctrl in plan.cgroup.dirs
-            what = (f"{plan.limits.memory_mb} MB resident" if ctrl == "memory"
-                    else f"{plan.limits.processes} processes/threads")
-            layers.append(Layer(f"cgroup-{ctrl}", ok, what if ok else "; ".join(
-                plan.cgroup.problems) or "not available"))
     if plan.namespaces:
         layers += _namespaces(plan)
     return layers
@@ -228,20 +222,20 @@ def _map_ids(uid: int, gid: int) -> None:
 
 
 # --------------------------------------------------------------------------- inner
-def inner_early(plan: Plan, out_w: int, chan_w: int) -> tuple[list[Layer], int]:
-    """In the student process before the tests module loads: pdeathsig, /proc, user
-    namespace, fds, environment. Returns (layers, channel fd)."""
+def inner_early(plan: Plan, out_w: int, chan_w: int, keep: tuple[int, ...] = ()
+                ) -> tuple[list[Layer], int]:
+    """In the student process before it knows its submission: pdeathsig, /proc, user
+    namespace, fds (``keep``: the supervisor's pipe, closed later), environment.
+    Returns (layers, channel fd)."""
     layers: list[Layer] = []
     if IS_LINUX:
         with contextlib.suppress(OSError):
             prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if plan.namespaces and os.getpid() == 1:
-            try:
-                # a fresh /proc for the pid namespace (writable: uid_map is written below;
-                # Landlock never allows writing there)
+            # a fresh /proc for the pid namespace (writable: uid_map is written below;
+            # Landlock never allows writing there)
+            with contextlib.suppress(OSError):
                 mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-            except OSError:
-                pass
             if os.geteuid() == 0 and _in_init_userns():
                 try:
                     unshare(CLONE_NEWUSER)
@@ -257,8 +251,7 @@ def inner_early(plan: Plan, out_w: int, chan_w: int) -> tuple[list[Layer], int]:
     os.dup2(out_w, 2)
     hi = plan.limits.nofile + 64 + random.SystemRandom().randrange(0, 3000)
     chan = os.dup2(chan_w, hi, inheritable=False)
-    keep = {0, 1, 2, chan}
-    closed = _close_fds(keep)
+    closed = _close_fds({0, 1, 2, chan, *keep})
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]

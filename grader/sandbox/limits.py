@@ -53,7 +53,7 @@ def apply_rlimits(limits: RunLimits) -> str:
         res = getattr(resource, name, None)
         if res is None:
             continue
-        cur_soft, cur_hard = resource.getrlimit(res)
+        _, cur_hard = resource.getrlimit(res)
         if cur_hard != resource.RLIM_INFINITY and hard > cur_hard:
             hard = cur_hard
         soft = min(soft, hard)

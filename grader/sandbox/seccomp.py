@@ -140,7 +140,11 @@ def build_filter(own_pid: int, deny: Iterable[str] = DENIED) -> bytes:
     if a is None:
         raise OSError(errno.ENOSYS, f"no seccomp syscall table for {platform.machine()}")
     audit, col = a
-    nr = {name: v[col] for name, v in _NR.items() if v[col] is not None}
+    nr: dict[str, int] = {}
+    for name, v in _NR.items():
+        n = v[col]
+        if n is not None:
+            nr[name] = n
     s = _Asm()
     s.op(_LD | _W | _ABS, 4)  # arch
     s.op(_JMP | _JEQ | _K, audit, 0, "kill")
