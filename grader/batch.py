@@ -33,7 +33,7 @@ class Scorer(Protocol):
 
 
 class CodeEngine(Protocol):
-    def run(self, submission: Submission) -> CodeRun: ...
+    def run(self, submission: Submission, root: Path | None = None) -> CodeRun: ...
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def run_batch(
                         if assignment.tasks else None)
                 save(grade_submission(s, assignment, written(s), code))
             if runnable:
-                _run_code(runnable, assignment, jobs, seed, written, save)
+                _run_code(runnable, submissions_dir, assignment, jobs, seed, written, save)
         status = "finished"
     except BaseException:
         status = "failed"
@@ -216,13 +216,14 @@ def run_batch(
     )
 
 
-def _run_code(runnable: Sequence[Submission], assignment: Assignment, jobs: int, seed: int,
+def _run_code(runnable: Sequence[Submission], root: Path, assignment: Assignment, jobs: int,
+              seed: int,
               written: Callable[[Submission], tuple[PointResult, ...]],
               save: Callable[[Grade], None]) -> None:
     with open_code_engine(assignment, jobs, seed) as engine, \
             ThreadPoolExecutor(max_workers=jobs) as pool:
         futures: dict[Future[CodeRun], Submission] = {
-            pool.submit(engine.run, s): s for s in runnable
+            pool.submit(engine.run, s, root): s for s in runnable
         }
         for fut in as_completed(futures):
             s = futures[fut]

@@ -71,7 +71,7 @@ def encode(value: Any) -> tuple[Any, dict[str, np.ndarray]]:
         if isinstance(v, np.ndarray):
             if v.dtype.kind in "biufc":
                 name = f"a{len(arrays)}"
-                arrays[name] = np.ascontiguousarray(v)
+                arrays[name] = np.array(v, order="C", copy=True)  # keeps 0-d arrays 0-d
                 return {"$nd": name}
             if v.dtype.kind in "SUO":
                 try:
