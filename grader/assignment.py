@@ -78,6 +78,11 @@ class Question:
     points: tuple[RubricPoint, ...]
     reference_answer: str | None = None
 
+    @property
+    def answer_point_id(self) -> str:
+        """The one rubric-point id of a reference-answer question (``q12.answer``)."""
+        return f"{self.id}.answer"
+
 
 @dataclass(frozen=True)
 class CodeTask:
@@ -129,9 +134,13 @@ class Assignment:
         raise KeyError(tid)
 
     def all_points(self) -> tuple[RubricPoint, ...]:
-        return tuple(p for q in self.questions for p in q.points) + tuple(
-            p for t in self.tasks for p in t.points
+        """Every rubric point, a reference-answer question's implicit one included."""
+        written = tuple(
+            p for q in self.questions
+            for p in (q.points or (RubricPoint(q.answer_point_id, q.max_points,
+                                               q.reference_answer or ""),))
         )
+        return written + tuple(p for t in self.tasks for p in t.points)
 
 
 # --------------------------------------------------------------------------- loading
@@ -238,6 +247,9 @@ def _point(raw: Any, path: Path, where: str) -> RubricPoint:
 
 def _points_sum(points: tuple[RubricPoint, ...], declared: Any, path: Path, where: str) -> float:
     total = sum(p.points for p in points)
+    if declared is not None and (not isinstance(declared, (int, float))
+                                 or isinstance(declared, bool)):
+        raise ConfigError("max_points must be a number", path=path, key=where)
     if declared is not None and abs(float(declared) - total) > 1e-9:
         raise ConfigError(
             f"max_points is {declared} but its rubric points add up to {total:g}",
@@ -305,6 +317,8 @@ def load_rubric(path: Path) -> tuple[str, tuple[Question, ...], tuple[CodeTask, 
         raise ConfigError("two questions share a number", path=path, key="questions",
                           fix="number the questions 1, 2, 3, ...")
     total = sum(q.max_points for q in questions) + sum(t.max_points for t in tasks)
+    if "total" in data:
+        _require(data, "total", (int, float), path, "total")
     if "total" in data and abs(float(data["total"]) - total) > 1e-9:
         raise ConfigError(f"total is {data['total']} but the questions and tasks add up to "
                           f"{total:g}", path=path, key="total",
@@ -324,8 +338,12 @@ def _hash_tree(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
-def load_assignment(root: Path | str) -> Assignment:
-    """Load ``root/assignment.yaml`` and its rubric, validating both."""
+def load_assignment(root: Path | str, *, private: bool = True) -> Assignment:
+    """Load ``root/assignment.yaml`` and its rubric, validating both.
+
+    ``private=False`` is a student's copy (for ``grader check``): the reference solution
+    and the hidden tests may be missing.
+    """
     root = Path(root).resolve()
     path = root / "assignment.yaml"
     if root.is_file() and root.suffix in (".yaml", ".yml"):
@@ -343,6 +361,8 @@ def load_assignment(root: Path | str) -> Assignment:
         if data.get(key) is None:
             return None
         p = (root / str(data[key])).resolve()
+        if not p.exists() and not private and key in ("reference", "hidden_tests"):
+            return None
         if not p.exists():
             raise ConfigError(f"{key} points to {p}, which does not exist", path=path, key=key,
                               fix="create the file or fix the path")
@@ -377,7 +397,7 @@ def load_assignment(root: Path | str) -> Assignment:
             public=bool(c.get("public", False)),
         ))
     hidden = opt_path("hidden_tests")
-    if tasks and hidden is None:
+    if tasks and hidden is None and private:
         raise ConfigError("the rubric has code tasks but no hidden_tests file", path=path,
                           key="hidden_tests", fix="add hidden_tests: tests/hidden.py")
     _check_scoring(questions, rubric_path)

@@ -14,14 +14,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from grader.assignment import Assignment
 from grader.models import CodeRun, Grade, PointResult, Submission, TaskResult
 from grader.review import apply_overrides
-
-if TYPE_CHECKING:
-    pass
 
 
 class Scorer(Protocol):
@@ -185,7 +182,14 @@ def run_batch(
             def written(s: Submission) -> tuple[PointResult, ...]:
                 if scorer is None:
                     return ()
-                return scorer.score(s, assignment) if s.ok else _unscored(assignment, s)
+                if not s.ok:
+                    return _unscored(assignment, s)
+                try:
+                    return scorer.score(s, assignment)
+                except Exception as exc:  # a scorer bug must not stop the batch
+                    return _unscored(assignment, s, f"the written scorer failed on this "
+                                     f"submission ({type(exc).__name__}: {exc}); grade it by "
+                                     "hand or report the bug", review=True)
 
             code_on = bool(assignment.tasks) and options.run_code
             runnable = [s for s in todo if code_on and s.ok and s.code_cells]
@@ -227,7 +231,12 @@ def _run_code(runnable: Sequence[Submission], root: Path, assignment: Assignment
         }
         for fut in as_completed(futures):
             s = futures[fut]
-            code = fut.result()  # engine.run never raises for student behaviour
+            try:
+                code = fut.result()  # engine.run never raises for student behaviour
+            except Exception as exc:  # ... and a grader bug on one submission stays there
+                code = zero_code_run(assignment, f"the grader's sandbox failed on this "
+                                     f"submission ({type(exc).__name__}: {exc}); not your "
+                                     "code — the instructor will look at it", status="error")
             save(grade_submission(s, assignment, written(s), code))
 
 
@@ -240,14 +249,13 @@ def _no_code_message(s: Submission, run_code: bool) -> str:
             "or a .py file")
 
 
-def _unscored(assignment: Assignment, s: Submission) -> tuple[PointResult, ...]:
-    msg = "the submission could not be read" if not s.ok else "not scored"
+def _unscored(assignment: Assignment, s: Submission, message: str = "",
+              review: bool = False) -> tuple[PointResult, ...]:
+    msg = message or "the submission could not be read"
     return tuple(
-        PointResult(point_id=p.id, owner_id=q.id, awarded=0.0, max_points=p.points,
-                    verdict="error" if not s.ok else "not_awarded", feedback=msg)
-        for q in assignment.questions for p in q.points
-    ) + tuple(
-        PointResult(point_id=f"{q.id}.answer", owner_id=q.id, awarded=0.0,
-                    max_points=q.max_points, verdict="error", feedback=msg)
-        for q in assignment.questions if not q.points
+        PointResult(point_id=pid, owner_id=q.id, awarded=0.0, max_points=pts,
+                    verdict="error", feedback=msg, needs_review=review)
+        for q in assignment.questions
+        for pid, pts in ([(p.id, p.points) for p in q.points] or [(q.answer_point_id,
+                                                                   q.max_points)])
     )

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from grader import __version__
 from grader.errors import GraderError
@@ -53,6 +53,16 @@ def _clock(s: float) -> str:
     s = round(s)
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else \
         f"{s // 60}:{s % 60:02d}"
+
+
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 (one per core) or more")
+    return n
 
 
 def _assignment(arg: str | None) -> Path:
@@ -119,8 +129,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from grader.assignment import load_assignment
     from grader.check import check, format_check
 
-    a = load_assignment(_assignment(args.assignment))
-    report = check(Path(args.path), a)
+    path = Path(args.path)
+    if not path.exists():
+        raise GraderError("no such notebook or script", path=path,
+                          fix="pass the .ipynb or .py file you will hand in")
+    a = load_assignment(_assignment(args.assignment), private=False)
+    report = check(path, a)
     print(format_check(report))
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
@@ -144,6 +158,13 @@ def _db_for(args: argparse.Namespace) -> str:
     return str(args.db or store.default_url(Path(args.out)))
 
 
+def _existing_db(args: argparse.Namespace) -> Any:
+    """The database of an earlier batch; never creates an empty one by mistake."""
+    from grader import store
+
+    return store.open_db(_db_for(args), create=False)
+
+
 def cmd_override(args: argparse.Namespace) -> int:
     from grader import store
     from grader.assignment import load_assignment
@@ -153,7 +174,7 @@ def cmd_override(args: argparse.Namespace) -> int:
     if args.point not in points:
         raise GraderError(f"no rubric point {args.point!r} in {a.id}",
                           fix="use an id from the rubric, e.g. " + ", ".join(list(points)[:3]))
-    db = store.open_db(_db_for(args))
+    db = _existing_db(args)
     if args.clear:
         gone = store.clear_override(db, a.id, args.student, args.point)
         print("override removed" if gone else "there was no override to remove")
@@ -176,7 +197,7 @@ def _rerender(a: object, args: argparse.Namespace) -> int:
     from grader.review import apply_overrides
 
     assert isinstance(a, Assignment)
-    db = store.open_db(_db_for(args))
+    db = _existing_db(args)
     grades = apply_overrides(store.load_grades(db, a.id), store.load_overrides(db, a.id))
     templates = Path(args.templates) if getattr(args, "templates", None) else (
         Path("templates") if Path("templates").is_dir() else None)
@@ -197,7 +218,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from grader.review import apply_overrides
 
     a = load_assignment(_assignment(args.assignment))
-    db = store.open_db(_db_for(args))
+    db = _existing_db(args)
     grades = apply_overrides(store.load_grades(db, a.id), store.load_overrides(db, a.id))
     n = 0
     for g in grades:
@@ -239,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "in SUBMISSIONS; store results; write reports and exports.")
     b.add_argument("submissions", metavar="SUBMISSIONS")
     common(b)
-    b.add_argument("--jobs", type=int, default=0, metavar="N",
+    b.add_argument("--jobs", type=_jobs, default=0, metavar="N",
                    help="sandbox workers (default: number of cores)")
     b.add_argument("--regrade", action="store_true",
                    help="grade again even submissions whose content and assignment are unchanged")
@@ -307,6 +328,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return rc
     except GraderError as exc:
         print(f"grader: error: {exc}", file=sys.stderr)
+        return EXIT_GRADER_FAILED
+    except OSError as exc:  # a file or folder the instructor named cannot be used
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"grader: error: {where}{exc.strerror or exc}\n  fix: check that the path "
+              "exists and that you may read (and, for --out, write) it", file=sys.stderr)
         return EXIT_GRADER_FAILED
     except KeyboardInterrupt:
         print(f"\ngrader: interrupted after {time.monotonic() - started:.0f} s; what was "

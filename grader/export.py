@@ -68,6 +68,11 @@ def write_results_json(grades: Sequence[Grade], assignment: Assignment, out_dir:
     return path
 
 
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (a file named "=cmd|...")."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def write_grades_csv(grades: Sequence[Grade], assignment: Assignment, out_dir: Path) -> Path:
     """One row per student; one column per question and per code task; total."""
     path = out_dir / "grades.csv"
@@ -80,7 +85,7 @@ def write_grades_csv(grades: Sequence[Grade], assignment: Assignment, out_dir: P
             by_owner = dict.fromkeys(owners, 0.0)
             for p in g.points:
                 by_owner[p.owner_id] = by_owner.get(p.owner_id, 0.0) + p.awarded
-            w.writerow([g.student_id, *(_num(by_owner[o]) for o in owners),
+            w.writerow([_cell(g.student_id), *(_num(by_owner[o]) for o in owners),
                         _num(g.total), _num(g.max_total), g.status])
     os.replace(tmp, path)
     return path
@@ -88,7 +93,12 @@ def write_grades_csv(grades: Sequence[Grade], assignment: Assignment, out_dir: P
 
 def write_all(grades: Sequence[Grade], assignment: Assignment, out_dir: Path, *,
               templates_dir: Path | None = None) -> list[Path]:
-    """results.json, grades.csv and the HTML reports."""
+    """results.json, grades.csv and the HTML reports.
+
+    The instructor's reports (``index.html``, ``students/``) show everything, the
+    instructor-only detail included. ``feedback/`` holds the pages to hand to students:
+    no instructor detail, confidence or review flags, and only anonymous class statistics.
+    """
     from grader.report import ReportOptions, render_reports
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,4 +106,7 @@ def write_all(grades: Sequence[Grade], assignment: Assignment, out_dir: Path, *,
              write_grades_csv(grades, assignment, out_dir)]
     files += render_reports(grades, assignment, out_dir,
                             options=ReportOptions(templates_dir=templates_dir))
+    files += render_reports(grades, assignment, out_dir / "feedback",
+                            options=ReportOptions(templates_dir=templates_dir,
+                                                  instructor=False))
     return files

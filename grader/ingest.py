@@ -246,8 +246,8 @@ def ingest(path: Path, root: Path, assignment: Assignment,
     if path.is_symlink():
         problems.append(Problem(rel, f"{path.name} is a symbolic link; the grader does not "
                                 "follow links", "copy the file or folder itself in", True))
-        return Submission(student, rel, hashlib.sha256(rel.encode()).hexdigest(), (), (), (),
-                          tuple(problems))
+        return clean_text(Submission(student, rel, hashlib.sha256(_b(rel)).hexdigest(), (),
+                                     (), (), tuple(problems)))
     if is_dir:
         walk = _walk(path, root, limits)
         problems += walk.problems
@@ -256,8 +256,8 @@ def ingest(path: Path, root: Path, assignment: Assignment,
                 rel, f"folder {path.name} holds more than {limits.max_files} files; it was "
                 "not read", "hand in only your answers and code (no data sets, no virtual "
                 "environments)", fatal=True))
-            return Submission(student, rel, _hash(rel, [], root, limits), (), (), (),
-                              tuple(problems))
+            return clean_text(Submission(student, rel, _hash(rel, [], root, limits), (), (),
+                                         (), tuple(problems)))
         paths = walk.files
     else:
         paths = [path]
@@ -294,21 +294,46 @@ def ingest(path: Path, root: Path, assignment: Assignment,
     code = tuple(c for r in reads for c in r.code)
     if assignment.questions and reads:
         _report_missing(answers, assignment, rel, problems)
-    return Submission(student, rel, _hash(rel, paths, root, limits), tuple(files),
-                      tuple(answers), code, tuple(problems))
+    return clean_text(Submission(student, rel, _hash(rel, paths, root, limits), tuple(files),
+                                 tuple(answers), code, tuple(problems)))
+
+
+def _b(text: str) -> bytes:
+    """Bytes of any str, lone surrogates (odd file names, "\\ud800" in JSON) included."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _c(text: str) -> str:
+    """Text that UTF-8 (SQLite, JSON, HTML) can hold: lone surrogates become U+FFFD."""
+    return text.encode("utf-8", "replace").decode("utf-8") if not text.isascii() else text
+
+
+def clean_text(sub: Submission) -> Submission:
+    """The submission with every string made storable: a file name with bytes that are
+    not UTF-8, or a notebook holding a lone surrogate, must not stop the batch."""
+    return Submission(
+        student_id=_c(sub.student_id), path=_c(sub.path), content_hash=sub.content_hash,
+        files=tuple(replace(f, path=_c(f.path)) for f in sub.files),
+        answers=tuple(replace(a, text=_c(a.text), file=_c(a.file), note=_c(a.note))
+                      for a in sub.answers),
+        code_cells=tuple(replace(c, source=_c(c.source), file=_c(c.file))
+                         for c in sub.code_cells),
+        problems=tuple(replace(p, file=_c(p.file), message=_c(p.message), fix=_c(p.fix))
+                       for p in sub.problems),
+    )
 
 
 def _hash(rel: str, paths: list[Path], root: Path, limits: IngestLimits) -> str:
     h = hashlib.sha256()
     for p in sorted(paths, key=lambda x: _rel(x, root)):
-        h.update(_rel(p, root).encode() + b"\0")
+        h.update(_b(_rel(p, root)) + b"\0")
         try:
             size = p.stat().st_size
             h.update(_file_hash(p, size, limits.max_file_bytes).encode())
         except OSError:
             h.update(b"<unreadable>")
     if not paths:
-        h.update(rel.encode())
+        h.update(_b(rel))
     return h.hexdigest()
 
 
@@ -395,7 +420,7 @@ def merge(subs: list[Submission], assignment: Assignment) -> Submission:
     order = {q.id: i for i, q in enumerate(assignment.questions)}
     h = hashlib.sha256()
     for s in sorted(subs, key=lambda s: s.path):
-        h.update(s.path.encode() + b"\0" + s.content_hash.encode())
+        h.update(_b(s.path) + b"\0" + s.content_hash.encode())
     return Submission(
         student_id=first.student_id, path=names, content_hash=h.hexdigest(),
         files=tuple(f for s in subs for f in s.files),

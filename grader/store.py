@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from alembic.util.exc import CommandError as AlembicError
 from sqlalchemy import (
     Float,
     ForeignKey,
@@ -210,8 +211,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def open_db(url: str) -> Engine:
-    """Open (and create or migrate to the newest schema) the database at ``url``."""
+def open_db(url: str, *, create: bool = True) -> Engine:
+    """Open (and create or migrate to the newest schema) the database at ``url``.
+
+    With ``create=False`` a missing SQLite file is an error instead of a new, empty
+    database (for commands that read what a batch stored).
+    """
+    if url.startswith("sqlite:///") and not create:
+        file = Path(url.removeprefix("sqlite:///"))
+        if not file.is_file():
+            raise StoreError("no database here", path=file,
+                             fix="run `grader batch` first, or pass the --out/--db of that "
+                                 "batch")
     try:
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -220,7 +231,7 @@ def open_db(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         migrate(engine)
         return engine
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, OSError, ImportError, AlembicError) as exc:
         raise StoreError(f"cannot open the database: {exc.__class__.__name__}: {exc}",
                          path=url, fix="check the --db URL and that its folder is writable") \
             from exc

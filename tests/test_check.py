@@ -82,3 +82,23 @@ def test_no_code_and_no_public_tests(tmp_path: Path, example_assignment: Any) ->
     report = check(answers, none_public)
     assert report.load_status == "no_public_tests"
     assert "no public tests" in format_check(report)
+
+
+def test_a_students_copy_without_hidden_tests_or_reference_loads(tmp_path: Path) -> None:
+    """What a course hands to students: no reference, no hidden tests."""
+    import shutil
+
+    from grader.assignment import load_assignment
+    from grader.errors import ConfigError
+
+    root = Path(__file__).resolve().parent.parent
+    copy = tmp_path / "a" / "dl_assignment_4"
+    shutil.copytree(root / "assignments" / "dl_assignment_4", copy)
+    (tmp_path / "rubrics").mkdir()
+    shutil.copy(root / "rubrics" / "dl_assignment_4.yaml", tmp_path / "rubrics")
+    (copy / "tests" / "hidden.py").unlink()
+    shutil.rmtree(copy / "reference")
+    a = load_assignment(copy, private=False)
+    assert a.hidden_tests is None and a.reference is None and a.public_tests is not None
+    with pytest.raises(ConfigError, match="hidden_tests"):
+        load_assignment(copy)

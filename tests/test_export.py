@@ -37,3 +37,21 @@ def test_grades_csv(tmp_path: Path, example_assignment) -> None:  # type: ignore
     assert rows[1][0] == "alice" and rows[1][1] == "1" and rows[1][-3:] == ["1", "48", "graded"]
     assert rows[2][1] == "0"
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_student_feedback_pages_hide_instructor_detail(tmp_path: Path,
+                                                       example_assignment) -> None:  # type: ignore[no-untyped-def]
+    grades = [factories.grade("alice"), factories.grade("bob", review=True)]
+    export.write_all(grades, example_assignment, tmp_path)
+    instructor = (tmp_path / "students" / "alice.html").read_text(encoding="utf-8")
+    student = (tmp_path / "feedback" / "students" / "alice.html").read_text(encoding="utf-8")
+    assert "expected [1,2]" in instructor  # the instructor-only detail of c1.values
+    assert "expected [1,2]" not in student
+    assert "time limit" in student  # the student still sees what went wrong
+
+
+def test_csv_cells_are_not_formulas(tmp_path: Path, example_assignment) -> None:  # type: ignore[no-untyped-def]
+    path = export.write_grades_csv([factories.grade("=HYPERLINK(1)")], example_assignment,
+                                   tmp_path)
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert rows[1][0] == "'=HYPERLINK(1)"

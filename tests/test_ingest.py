@@ -670,3 +670,26 @@ def test_entries_sharing_a_student_id_are_one_submission(tmp_path: Path) -> None
     assert any("graded together" in p.message and not p.fatal for p in alice.problems)
     again = ingest_all(tmp_path, a)[0]
     assert again.content_hash == alice.content_hash
+
+
+def test_odd_bytes_and_lone_surrogates_never_stop_a_batch(tmp_path: Path) -> None:
+    import os as _os
+
+    from grader.assignment import load_assignment
+    from grader.ingest import ingest_all
+
+    a = load_assignment(Path(__file__).resolve().parent.parent / "assignments" / "dl_assignment_4")
+    _os.makedirs(tmp_path, exist_ok=True)
+    with open(_os.path.join(_os.fsencode(tmp_path), b"bad\xffname.md"), "wb") as fh:
+        fh.write(b"## Q1\nTensorFlow is a library.\n")
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "## Q1\nlone \\ud800 x"}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (tmp_path / "sur.ipynb").write_text(json.dumps(nb).replace("\\\\ud800", "\\ud800"),
+                                        encoding="utf-8")
+    subs = ingest_all(tmp_path, a)
+    assert len(subs) == 2
+    for s in subs:
+        json.dumps([s.student_id, s.path, [x.text for x in s.answers]]).encode("utf-8")
+        for ans in s.answers:
+            ans.text.encode("utf-8")
+        s.student_id.encode("utf-8")

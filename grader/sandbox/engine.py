@@ -564,10 +564,11 @@ class Engine:
         self.start()
         prepared = cellmod.prepare(submission.code_cells)
         reads: list[str] = []
-        if root is not None:
-            own = Path(root) / submission.path
-            if own.exists():
-                reads.append(str(own.resolve()))
+        if root is not None:  # the student's own folder or file(s), several when merged
+            for rel in (submission.path, *(f.path for f in submission.files)):
+                own = Path(root) / rel
+                if own.exists() and str(own.resolve()) not in reads:
+                    reads.append(str(own.resolve()))
         staged = self._stage(prepared)
         worker = self._idle.get()
         try:

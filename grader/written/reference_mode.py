@@ -131,7 +131,7 @@ def predict(embedder: Embedder, items: Sequence[tuple[str, str, str]]
 
 def score_reference(q: Question, ans: Prepared | None, embedder: Embedder) -> PointResult:
     """The single PointResult (``{qid}.answer``) of a reference-answer question."""
-    pid, mx = f"{q.id}.answer", q.max_points
+    pid, mx = q.answer_point_id, q.max_points
     if ans is None or ans.empty:
         why = (f"no answer found for question {q.number}" if ans is None
                or not (ans.stuffed or ans.pointers) else ans.why_empty())
