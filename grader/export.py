@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from grader.assignment import Assignment
+from grader.files import write_text_atomic
 from grader.models import Grade
 
 RESULTS_VERSION = 1
@@ -19,13 +20,19 @@ def _num(x: float) -> float | int:
     return int(x) if float(x).is_integer() else round(x, 4)
 
 
+def points_by_owner(g: Grade) -> dict[str, float]:
+    """Points per question / code task id."""
+    out: dict[str, float] = {}
+    for p in g.points:
+        out[p.owner_id] = out.get(p.owner_id, 0.0) + p.awarded
+    return out
+
+
 def results_document(grades: Sequence[Grade], assignment: Assignment) -> dict[str, Any]:
     """The content of results.json."""
     students = []
     for g in grades:
-        by_owner: dict[str, float] = {}
-        for p in g.points:
-            by_owner[p.owner_id] = by_owner.get(p.owner_id, 0.0) + p.awarded
+        by_owner = points_by_owner(g)
         students.append({
             "id": g.student_id,
             "total": _num(g.total),
@@ -55,15 +62,9 @@ def results_document(grades: Sequence[Grade], assignment: Assignment) -> dict[st
     }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    os.replace(tmp, path)
-
-
 def write_results_json(grades: Sequence[Grade], assignment: Assignment, out_dir: Path) -> Path:
     path = out_dir / "results.json"
-    _atomic_write(path, json.dumps(results_document(grades, assignment), indent=2,
+    write_text_atomic(path, json.dumps(results_document(grades, assignment), indent=2,
                                    ensure_ascii=False) + "\n")
     return path
 
@@ -77,17 +78,14 @@ def write_grades_csv(grades: Sequence[Grade], assignment: Assignment, out_dir: P
     """One row per student; one column per question and per code task; total."""
     path = out_dir / "grades.csv"
     owners = [q.id for q in assignment.questions] + [t.id for t in assignment.tasks]
-    tmp = path.with_name(".grades.csv.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["student", *owners, "total", "max", "status"])
-        for g in grades:
-            by_owner = dict.fromkeys(owners, 0.0)
-            for p in g.points:
-                by_owner[p.owner_id] = by_owner.get(p.owner_id, 0.0) + p.awarded
-            w.writerow([_cell(g.student_id), *(_num(by_owner[o]) for o in owners),
-                        _num(g.total), _num(g.max_total), g.status])
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["student", *owners, "total", "max", "status"])
+    for g in grades:
+        by_owner = {**dict.fromkeys(owners, 0.0), **points_by_owner(g)}
+        w.writerow([_cell(g.student_id), *(_num(by_owner[o]) for o in owners),
+                    _num(g.total), _num(g.max_total), g.status])
+    write_text_atomic(path, buf.getvalue(), newline="")
     return path
 
 

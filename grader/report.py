@@ -51,8 +51,6 @@ renders and writes the pages, and re-exports the names callers use from here.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +62,7 @@ import jinja2
 from grader import __version__
 from grader.assignment import Assignment
 from grader.errors import GraderError
+from grader.files import write_text_atomic
 from grader.models import Grade
 from grader.report_stats import TASK_STATUSES, class_stats, failures
 from grader.report_views import find_evidence, highlight, student_view
@@ -134,16 +133,7 @@ def _now() -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write atomically: a reader never sees half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
 
 
 def _render(env: jinja2.Environment, name: str, ctx: Mapping[str, Any]) -> str:
