@@ -143,8 +143,10 @@ def run_batch(
 
     from grader import export, store
     from grader.ingest import ingest_all
+    from grader.report import check_templates
 
     t0 = time.monotonic()
+    check_templates(options.templates_dir)
     out_dir = options.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     db_url = options.db_url or store.default_url(out_dir)

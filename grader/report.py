@@ -151,6 +151,23 @@ def _render(env: jinja2.Environment, name: str, ctx: Mapping[str, Any]) -> str:
                           fix="fix the override template (see templates/README.md)") from exc
 
 
+def check_templates(templates_dir: Path | None) -> None:
+    """Compile the page templates (overrides included) now, so that a broken override is
+    reported before a batch spends its time grading."""
+    env = make_environment(templates_dir)
+    for name in ("dashboard.html", "student.html"):
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise GraderError(f"template syntax error at line {exc.lineno}: {exc.message}",
+                              path=exc.filename or exc.name or name,
+                              fix="fix the template, or delete it to use the built-in one"
+                              ) from exc
+        except jinja2.TemplateNotFound as exc:
+            raise GraderError(f"template {exc.name!r} not found (loading {name})",
+                              path=name, fix="restore the template or fix the name") from exc
+
+
 def render_reports(grades: Sequence[Grade], assignment: Assignment, out_dir: Path, *,
                    options: ReportOptions = _DEFAULT_OPTIONS) -> list[Path]:
     """Render the dashboard and one page per grade into ``out_dir``.

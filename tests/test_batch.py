@@ -161,3 +161,16 @@ def test_resume_after_kill_9(tmp_path: Path, example_assignment) -> None:  # typ
     assert _count(db) == n
     runs = store.list_runs(engine, example_assignment.id)
     assert [r.status for r in runs] == ["interrupted", "finished"]
+
+
+def test_broken_override_template_stops_before_grading(subs: Path, tmp_path: Path,
+                                                       example_assignment) -> None:  # type: ignore[no-untyped-def]
+    from grader.errors import GraderError
+
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "student.html").write_text("{% if %}broken", encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(GraderError, match="template syntax error"):
+        run_batch(subs, example_assignment, opts(out, templates_dir=templates))
+    assert not (out / "grader.sqlite").exists()
