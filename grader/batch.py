@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from grader.assignment import Assignment
-from grader.models import CodeRun, Grade, PointResult, Submission, TaskResult
+from grader.models import NO_CODE_MESSAGE, CodeRun, Grade, PointResult, Submission, TaskResult
 from grader.review import apply_overrides
 
 
@@ -247,8 +247,7 @@ def _no_code_message(s: Submission, run_code: bool) -> str:
         return "code was not run in this batch (--no-code)"
     if not s.ok:
         return "the submission could not be read, so no code ran"
-    return ("no code found in the submission: hand in the code in notebook code cells "
-            "or a .py file")
+    return NO_CODE_MESSAGE
 
 
 def _unscored(assignment: Assignment, s: Submission, message: str = "",

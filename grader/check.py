@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.assignment import Assignment
-from grader.models import CodeRun, Submission
+from grader.models import NO_CODE_MESSAGE, CodeRun, Submission
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,7 @@ def check(path: Path, assignment: Assignment, *, seed: int = 0, jobs: int = 1,
     if not submission.code_cells:
         return dataclasses.replace(base, load_status="no_code",
                                    duration_s=time.monotonic() - t0,
-                                   load_message="no code found: hand in your code in notebook "
-                                                "code cells or a .py file")
+                                   load_message=NO_CODE_MESSAGE)
     run = _run(submission, path.parent, assignment, seed, jobs, engine)
     return _report(run, assignment, base, time.monotonic() - t0)
 

@@ -65,6 +65,13 @@ def _jobs(text: str) -> int:
     return n
 
 
+def _templates(args: argparse.Namespace) -> Path | None:
+    """--templates DIR, else ./templates when it exists (the default override folder)."""
+    if getattr(args, "templates", None):
+        return Path(args.templates)
+    return Path("templates") if Path("templates").is_dir() else None
+
+
 def _assignment(arg: str | None) -> Path:
     from grader.assignment import find_assignment
 
@@ -82,8 +89,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                           fix="pass the folder that holds one file or folder per student")
     assignment = load_assignment(_assignment(args.assignment))
     out = Path(args.out)
-    templates = Path(args.templates) if args.templates else (
-        Path("templates") if Path("templates").is_dir() else None)
+    templates = _templates(args)
     opts = BatchOptions(out_dir=out, db_url=args.db, jobs=args.jobs, regrade=args.regrade,
                         seed=args.seed, backend=args.backend, templates_dir=templates,
                         run_code=not args.no_code)
@@ -199,8 +205,7 @@ def _rerender(a: object, args: argparse.Namespace) -> int:
     assert isinstance(a, Assignment)
     db = _existing_db(args)
     grades = apply_overrides(store.load_grades(db, a.id), store.load_overrides(db, a.id))
-    templates = Path(args.templates) if getattr(args, "templates", None) else (
-        Path("templates") if Path("templates").is_dir() else None)
+    templates = _templates(args)
     export.write_all(grades, a, Path(args.out), templates_dir=templates)
     print(f"reports and exports rewritten in {args.out} ({len(grades)} students)")
     return EXIT_OK

@@ -101,6 +101,10 @@ class Submission:
         return None
 
 
+NO_CODE_MESSAGE = ("no code found in the submission: hand in the code in notebook code cells "
+                   "or a .py file")
+
+
 # --------------------------------------------------------------------------- judging
 Verdict = Literal["awarded", "partial", "not_awarded", "error"]
 

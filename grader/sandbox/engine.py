@@ -40,6 +40,7 @@ from grader.assignment import Assignment, CodeTask, Limits
 from grader.codetest import Check, ErrorInfo, JudgeContext, Observation, Suite
 from grader.errors import SandboxError
 from grader.models import (
+    NO_CODE_MESSAGE,
     CellReport,
     CodeCell,
     CodeRun,
@@ -556,8 +557,7 @@ class Engine:
              stats: dict[str, Any]) -> CodeRun:
         t0 = time.monotonic()
         if not submission.code_cells or not any(c.source.strip() for c in submission.code_cells):
-            msg = ("no code found in the submission: hand in the code in notebook code cells "
-                   "or a .py file")
+            msg = NO_CODE_MESSAGE
             return CodeRun(load_status="no_code", load_message=msg, cells=(), tasks=tuple(
                 TaskResult(task_id=t.id, status="missing", message=msg, points=_points(t, msg))
                 for t in self.tasks))
