@@ -10,11 +10,16 @@ Public API::
 
     doctor_report()                         # [(layer, active, detail), ...]
 
-Modules: :mod:`.zygote` (workers that import TensorFlow once and fork per
-submission, and supervise), :mod:`.isolation` (the layers, applied after fork),
-:mod:`.seccomp`, :mod:`.landlock`, :mod:`.limits` (rlimits, cgroups),
-:mod:`.channel` (JSON + npz transport), :mod:`.cells` (magics, real files,
-tracebacks), :mod:`.child` (what runs inside), :mod:`.gpus`, :mod:`.doctor`.
+Modules: :mod:`.engine` (the Engine), :mod:`.workers` (worker processes, seen from
+the grader), :mod:`.reference` (the tests file and the reference's observations),
+:mod:`.judging` (responses into results, judges in the grader's process),
+:mod:`.zygote` (the worker: imports TensorFlow once, forks per submission),
+:mod:`.sandboxes` (the worker's sandboxes and spares), :mod:`.keeper` (the forked
+keeper and student processes), :mod:`.supervisor` (the keeper's watch over the
+student), :mod:`.isolation` (the layers, applied after fork), :mod:`.seccomp`,
+:mod:`.landlock`, :mod:`.limits` (rlimits, cgroups), :mod:`.channel` (JSON + npz
+transport), :mod:`.cells` (magics, real files, tracebacks), :mod:`.gpus`,
+:mod:`.doctor`.
 """
 
 from __future__ import annotations
