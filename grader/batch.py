@@ -82,8 +82,7 @@ def grade_submission(
 ) -> Grade:
     """Combine the written points and the code run of one submission into a Grade."""
     errors: list[str] = [
-        f"{p.file}: {p.message}" + (f" (fix: {p.fix})" if p.fix else "")
-        for p in submission.problems if p.fatal
+        p.describe() for p in submission.problems if p.fatal
     ]
     if code is not None and code.load_status in ("error", "timeout", "limit"):
         errors.append(f"code: {code.load_message}")

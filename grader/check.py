@@ -108,8 +108,7 @@ def check(path: Path, assignment: Assignment, *, seed: int = 0, jobs: int = 1,
     public = tuple(t for t in assignment.tasks if t.public)
     hidden_only = tuple(t.id for t in assignment.tasks if not t.public)
     submission = ingest(path, path.parent, assignment)
-    problems = tuple(f"{p.file}: {p.message}" + (f" (fix: {p.fix})" if p.fix else "")
-                     for p in submission.problems if p.fatal)
+    problems = tuple(p.describe() for p in submission.problems if p.fatal)
     base = CheckReport(path=str(path), assignment_id=assignment.id, load_status="",
                        load_message="", tasks=(), problems=problems, not_checked=hidden_only)
     if not public or assignment.public_tests is None:

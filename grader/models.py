@@ -75,6 +75,10 @@ class Problem:
     fix: str = ""  # what to do
     fatal: bool = False  # True when the file contributed nothing
 
+    def describe(self) -> str:
+        """One line for a person: "file: what was wrong (fix: what to do)"."""
+        return f"{self.file}: {self.message}" + (f" (fix: {self.fix})" if self.fix else "")
+
 
 @dataclass(frozen=True)
 class Submission:

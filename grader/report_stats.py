@@ -254,8 +254,9 @@ def failures(views: Sequence[StudentView], extra: Sequence[tuple[str, str]]) -> 
         if v.grade.status != "error":
             continue
         msgs = list(v.grade.errors)
-        msgs += [f"{p.file}: {p.message}" + (f" (fix: {p.fix})" if p.fix else "")
-                 for p in v.grade.submission.problems if p.fatal]
+        # grade_submission already put the fatal problems in errors: list each once
+        msgs += [d for p in v.grade.submission.problems
+                 if p.fatal and (d := p.describe()) not in msgs]
         f = Failure(v.student_id, msgs or ["grading failed (no message)"], v)
         out.append(f)
         by_id.setdefault(v.student_id, f)

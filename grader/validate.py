@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.assignment import Assignment, Question, RubricPoint
+from grader.errors import ConfigError
 from grader.models import Answer, CodeRun, Submission
 
 
@@ -83,7 +84,9 @@ def reference_submission(assignment: Assignment) -> Submission:
 
     ref = assignment.reference
     if ref is None:
-        raise ValueError("the assignment has no reference solution")
+        raise ConfigError("the assignment has no reference solution",
+                          path=assignment.root / "assignment.yaml", key="reference",
+                          fix="add reference: reference/solution.py")
     return ingest(ref, ref.parent, assignment)
 
 

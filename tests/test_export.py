@@ -55,3 +55,15 @@ def test_csv_cells_are_not_formulas(tmp_path: Path, example_assignment) -> None:
                                    tmp_path)
     rows = list(csv.reader(path.open(encoding="utf-8")))
     assert rows[1][0] == "'=HYPERLINK(1)"
+
+
+def test_dashboard_lists_a_failed_submissions_problem_once(tmp_path: Path,
+                                                           example_assignment) -> None:  # type: ignore[no-untyped-def]
+    from grader.batch import grade_submission, zero_code_run
+
+    sub = factories.submission("zed", fatal=True)
+    g = grade_submission(sub, example_assignment, (), zero_code_run(example_assignment, "x"))
+    assert g.status == "error" and g.errors == ("zed.md: cannot decode (fix: save as UTF-8)",)
+    export.write_all([g], example_assignment, tmp_path)
+    html = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert html.count("cannot decode (fix: save as UTF-8)") == 1
