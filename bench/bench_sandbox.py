@@ -148,7 +148,10 @@ def child_env(jobs: int) -> dict[str, str]:
 
 def summarize(per_sub: list[dict[str, float]], n_tasks: int) -> dict[str, float]:
     over = [max(0.0, s["wall"] - s["load"] - s["work"]) / n_tasks for s in per_sub]
-    return {"median_overhead_ms": 1000 * statistics.median(over),
+    return {"sum_wall_s": sum(s["wall"] for s in per_sub),
+            "sum_load_s": sum(s["load"] for s in per_sub),
+            "sum_work_s": sum(s["work"] for s in per_sub),
+            "median_overhead_ms": 1000 * statistics.median(over),
             "mean_overhead_ms": 1000 * statistics.fmean(over),
             "median_work_s": statistics.median(s["work"] for s in per_sub)}
 

@@ -105,6 +105,38 @@ def test_rlimits_values() -> None:
     assert "RLIMIT_AS" not in r  # it breaks TensorFlow
 
 
+@pytest.mark.parametrize(("soft", "hard", "nofile", "above"), [
+    (1024, 8192, 512, True),     # the usual soft limit: raised so the channel fits above
+    (8192, 8192, 512, True),     # already room
+    (1024, 1024, 512, True),     # the hard limit leaves some room above the student's
+    (600, 600, 512, False),      # no room above: a random number below the soft limit
+])
+def test_channel_fd_fits_under_any_descriptor_limit(soft: int, hard: int, nofile: int,
+                                                     above: bool) -> None:
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < hard:
+        pytest.skip(f"the hard descriptor limit here is below {hard}")
+    # in a throw-away process: the limits are lowered for good there
+    out = run_py(f"""
+        import json, os, resource
+        from grader.sandbox.isolation import channel_fd
+        resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))
+        fds = []
+        for _ in range(20):
+            fd = channel_fd({nofile})
+            fds.append(os.dup2(1, fd, inheritable=False))
+            os.close(fd)
+        print(json.dumps({{"fds": fds}}))
+    """)
+    fds = out["fds"]
+    assert len(set(fds)) > 1  # random
+    if above:
+        assert all(nofile + 64 <= fd < min(hard, nofile + 64 + 3000) for fd in fds), fds
+    else:
+        assert all(3 <= fd < soft for fd in fds), fds
+
+
 def test_cgroup_caps_memory_and_reports_the_oom_kill() -> None:
     base = CgroupBase.find()
     if base.memory is None:

@@ -249,8 +249,7 @@ def inner_early(plan: Plan, out_w: int, chan_w: int, keep: tuple[int, ...] = ()
     os.dup2(devnull, 0)
     os.dup2(out_w, 1)
     os.dup2(out_w, 2)
-    hi = plan.limits.nofile + 64 + random.SystemRandom().randrange(0, 3000)
-    chan = os.dup2(chan_w, hi, inheritable=False)
+    chan = os.dup2(chan_w, channel_fd(plan.limits.nofile), inheritable=False)
     closed = _close_fds({0, 1, 2, chan, *keep})
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -265,6 +264,26 @@ def inner_early(plan: Plan, out_w: int, chan_w: int, keep: tuple[int, ...] = ()
 
     tempfile.tempdir = plan.scratch
     return layers, chan
+
+
+def channel_fd(nofile: int, spread: int = 3000) -> int:
+    """A random descriptor number for the result channel above the student's file
+    limit ``nofile`` (so the student's own files never land on it), raising this
+    process's soft limit as far as needed: ``dup2`` refuses numbers at or above it, and
+    the usual soft limit is 1,024. Where the hard limit leaves no room above ``nofile``
+    it picks a random number below the soft limit instead."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = hard if hard != resource.RLIM_INFINITY else nofile + 64 + spread
+    lo, hi = nofile + 64, min(ceiling, nofile + 64 + spread)
+    pick = random.SystemRandom()
+    if hi <= lo:  # no room above the student's limit: stay below the soft limit
+        return pick.randrange(max(3, soft // 2), max(4, soft))
+    fd = pick.randrange(lo, hi)
+    if fd >= soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (fd + 1, hard))
+    return fd
 
 
 def _in_init_userns() -> bool:

@@ -50,6 +50,13 @@ def limit_word(lim: Limits, kind: str) -> str:
             "disk": f"disk limit of {lim.disk_mb} MB (scratch folder)"}[kind]
 
 
+def process_refused(e: ErrorInfo) -> bool:
+    """The error a new thread or process meets at the process limit where no cgroup
+    counts them (RLIMIT_NPROC: Python's "can't start new thread", fork's EAGAIN)."""
+    return ((e.ename == "RuntimeError" and "can't start new thread" in e.evalue)
+            or (e.ename in ("BlockingIOError", "OSError") and "[Errno 11]" in e.evalue))
+
+
 @dataclass(frozen=True)
 class Judging:
     """What judging a submission needs from the engine."""
@@ -257,7 +264,7 @@ def task_result(ctx: Judging, t: CodeTask, r: Mapping[str, Any] | None, blobs: l
     elif any(("[Errno 28]" in e.evalue or "[Errno 27]" in e.evalue
               or (e.ename == "OSError" and "File too large" in e.evalue)) for e in all_errors):
         limit_kind = "disk"
-    elif r.get("pids_hit") and all_errors:
+    elif (r.get("pids_hit") and all_errors) or any(process_refused(e) for e in all_errors):
         limit_kind = "processes"
     if limit_kind:
         msg = limit_word(lim, limit_kind) + " hit"
