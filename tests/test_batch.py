@@ -33,7 +33,7 @@ def subs(tmp_path: Path) -> Path:
     d = tmp_path / "subs"
     d.mkdir()
     for s in SEEDS:
-        shutil.copy(s, d / s.name)
+        shutil.copyfile(s, d / s.name)  # not its mode: the seeds are read-only
     return d
 
 
@@ -86,7 +86,7 @@ def test_bad_inputs_never_stop_the_batch(tmp_path: Path, example_assignment) -> 
     subs.mkdir()
     for name, data in BAD_INPUTS.items():
         (subs / name).write_bytes(data)
-    shutil.copy(SEEDS[0], subs / "good.txt")
+    shutil.copyfile(SEEDS[0], subs / "good.txt")
     out = tmp_path / "out"
     s = run_batch(subs, example_assignment, opts(out))
     assert s.found == len(BAD_INPUTS) + 1

@@ -4,6 +4,7 @@ cells, messages, concurrency, caching."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +38,10 @@ def test_reference_observations(engine) -> None:  # type: ignore[no-untyped-def]
     assert ref["t2"].get("traces") <= 2 and ref["t3"].get("accuracy") > 0.8
     assert np.allclose(ref["t4"].get("values").max(), 1.0)
     assert engine.reference() is ref  # cached
+    # its own working folder names its owner, for the sweep after a SIGKILLed grader
+    from grader.sandbox.engine import OWNER_FILE, _process_identity
+
+    assert (engine.workdir / OWNER_FILE).read_text() == _process_identity(os.getpid())
 
 
 def test_good_submission_earns_every_runnable_point(good_run: CodeRun) -> None:
@@ -158,3 +163,53 @@ def test_task_limits_are_per_assignment(engine) -> None:  # type: ignore[no-unty
     a = engine.assignment
     assert {t.id: t.limits.wall_s for t in a.tasks}["t3"] == 60
     assert dataclasses.replace(a.tasks[0].limits, wall_s=1).wall_s == 1
+
+
+@pytest.mark.slow
+def test_memory_limits_are_per_task(engine) -> None:  # type: ignore[no-untyped-def]
+    # the load and t2 may hold 1,024 MB, t1 only 300 MB: the same 629 MB array is over
+    # t1's limit and within t2's (cgroup switched per phase where there is one, the soft
+    # RLIMIT_DATA everywhere)
+    from grader.sandbox import Engine
+    from tests.sandbox_support import with_limits
+
+    a = with_limits(engine.assignment, 20, 20, memory_mb=1024)
+    a = dataclasses.replace(a, tasks=tuple(
+        dataclasses.replace(t, limits=dataclasses.replace(t.limits, memory_mb=300))
+        if t.id == "t1" else t for t in a.tasks))
+    src = ("import numpy as np\nimport tensorflow as tf\n\n"
+           "def square(x):\n    hoard = np.ones((600, 2**17))\n    return x * x\n\n"
+           "def cube_sum(x):\n    hoard = np.ones((600, 2**17))\n"
+           "    return tf.reduce_sum(x ** 3)\n")
+    with Engine(a, jobs=1, seed=3) as e:
+        run = e.run(submission("hoarder", src))
+    t1, t2 = task(run, "t1"), task(run, "t2")
+    assert t1.status == "limit" and t1.message == "memory limit of 300 MB hit", t1
+    assert t2.status == "ok" and {p.point_id: p.awarded for p in t2.points}["t2.values"] == 1, t2
+
+
+def test_stale_working_folders_of_killed_graders_are_swept(tmp_path: Path) -> None:
+    import subprocess
+
+    from grader.sandbox.engine import OWNER_FILE, _process_identity, sweep_stale_workdirs
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    me = _process_identity(os.getpid())
+    assert me is not None
+    folders = {
+        "dead": f"{gone.pid} 1",                   # its grader was SIGKILLed
+        "reused": f"{os.getpid()} 1",              # the pid now belongs to another process
+        "alive": me,                               # a grader still running
+        "no-owner": None,                          # not ours to judge
+    }
+    for name, owner in folders.items():
+        d = tmp_path / f"grader-sb-{name}"
+        (d / "run-x").mkdir(parents=True)
+        if owner is not None:
+            (d / OWNER_FILE).write_text(owner)
+    (tmp_path / "unrelated").mkdir()
+    removed = sweep_stale_workdirs(tmp_path)
+    assert sorted(p.name for p in removed) == ["grader-sb-dead", "grader-sb-reused"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "grader-sb-alive", "grader-sb-no-owner", "unrelated"]

@@ -26,6 +26,7 @@ import numpy as np
 from grader.codetest import Suite
 from grader.sandbox.cells import RUN_BODY, PreparedCell, exception_value, student_traceback
 from grader.sandbox.channel import NotObservable, Writer, arrays_to_npz, encode
+from grader.sandbox.limits import phase_rlimits
 
 
 @dataclass
@@ -33,6 +34,8 @@ class TaskSpec:
     id: str
     names: tuple[str, ...]
     device: str  # "cpu" | "gpu"
+    memory_mb: int = 0  # this task's limits (0: the sandbox's)
+    processes: int = 0
 
 
 def derived_seed(seed: int, task_id: str) -> int:
@@ -198,10 +201,12 @@ def load_cells(cells: list[PreparedCell], paths: list[str], writer: Writer,
 
 def run_tasks(tasks: list[TaskSpec], suite: Suite | None, ns: dict[str, Any],
               cells: list[PreparedCell], paths: list[str], writer: Writer, seed: int,
-              data_dir: Path | None, scratch: Path) -> None:
+              data_dir: Path | None, scratch: Path, data_base_mb: int = 0) -> None:
     files = {p: c for p, c in zip(paths, cells, strict=True)}
     base_threads = threading.active_count()
     for task in tasks:
+        if task.memory_mb and task.processes:
+            phase_rlimits(task.memory_mb, task.processes, data_base_mb)
         writer.send({"t": "task_start", "task": task.id})
         end: dict[str, Any] = {"t": "task_end", "task": task.id, "status": "ok"}
         missing = [n for n in task.names if n not in ns]

@@ -59,6 +59,45 @@ def _limits_dict(lim: Limits) -> dict[str, Any]:
                                          "disk_mb")}
 
 
+WORKDIR_PREFIX = "grader-sb-"
+OWNER_FILE = "owner"  # in an engine's own working folder: the grader process that owns it
+
+
+def _process_identity(pid: int) -> str | None:
+    """``pid`` and its start time (so a reused pid is not taken for the old process);
+    None if no such process runs."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
+    except (OSError, IndexError):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return str(pid)
+
+
+def sweep_stale_workdirs(tmp: Path) -> list[Path]:
+    """Remove the working folders of engines whose grader process is gone (killed with
+    SIGKILL, say, so it could not tidy up). Only folders with an owner file, owned by
+    this user; returns what was removed."""
+    removed = []
+    for d in tmp.glob(WORKDIR_PREFIX + "*"):
+        try:
+            if not d.is_dir() or d.is_symlink() or d.stat().st_uid != os.getuid():
+                continue
+            owner = (d / OWNER_FILE).read_text().strip()
+        except OSError:
+            continue
+        pid = owner.split()[0] if owner else ""
+        if pid.isdigit() and _process_identity(int(pid)) != owner:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
+
+
 class Engine:
     """Runs submissions' code in sandboxes and judges the observations."""
 
@@ -84,8 +123,12 @@ class Engine:
         self.tests_path = Path(tests) if tests else None
         self.tasks = tuple(t for t in assignment.tasks if t.public or not public_only)
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="grader-sb-"))
+        if workdir is None:
+            sweep_stale_workdirs(Path(tempfile.gettempdir()))
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self._own_workdir:
+            (self.workdir / OWNER_FILE).write_text(_process_identity(os.getpid()) or "")
         os.chmod(self.workdir, 0o755)
         self._workers: list[Worker] = []
         self._idle: queue.Queue[Worker] = queue.Queue()

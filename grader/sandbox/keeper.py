@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import json
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.sandbox.channel import Writer, send_msg
+from grader.sandbox.limits import data_size_mb, phase_rlimits
 from grader.sandbox.supervisor import Child, supervise
 
 EXIT_INTERNAL = 72  # the sandbox's own code failed (not the student's)
@@ -72,7 +74,7 @@ def run_keeper(plan: Any, threads: dict[str, int], go_r: int, st_w: int,
     req = json.loads(data)
     msg = {k: req.get(k) for k in ("cells", "tasks", "seed", "data_dir", "read_paths",
                                    "devices", "tests_source", "tests", "start", "first",
-                                   "paths", "code_dir")}
+                                   "paths", "code_dir", "load_limits")}
     child = Child(pid, chan_r, out_r, sgo_w, token, plan.cgroup)
     try:
         view = memoryview(json.dumps(msg).encode())
@@ -88,8 +90,15 @@ def run_keeper(plan: Any, threads: dict[str, int], go_r: int, st_w: int,
                             "tasks": {}, "load": {},
                             "layers": [x.as_list() for x in layers]}
     blobs: list[bytes] = []
+    def on_phase(lim: dict[str, Any]) -> None:
+        # the worker switches the cgroup's caps to this phase's (/sys is read-only here)
+        with contextlib.suppress(OSError):
+            os.write(st_w, (json.dumps({"phase_limits": {
+                "memory_mb": int(lim["memory_mb"]), "processes": int(lim["processes"])}})
+                + "\n").encode())
+
     next_task, stop = supervise(child, req, req["tasks"], int(req["start"]),
-                                bool(req["first"]), resp, blobs, ctl)
+                                bool(req["first"]), resp, blobs, ctl, on_phase)
     child.kill()
     resp["layers"] += resp.pop("inner_layers", [])
     send_msg(ctl, resp, blobs)
@@ -144,17 +153,25 @@ def _student(plan: Any, threads: dict[str, int], chan_w: int, out_w: int, go_r: 
                      + traceback.format_exc()})
         return
     ns = child.student_namespace()
+    # RLIMIT_DATA counts what the process held before the student's code, TensorFlow
+    # included: the limits are on top of that
+    base_mb = data_size_mb()
+    plan.limits = dataclasses.replace(plan.limits, data_base_mb=base_mb)
     layers += isolation.inner_lockdown(plan)
     child.install_audit_hook()
     writer.send({"t": "hello", "layers": [x.as_list() for x in layers]})
     cells = [PreparedCell(c["file"], c["index"], c["line"],
                           Path(p).read_text(encoding="utf-8") if p else "", c["run"], (),
                           c["notebook"]) for c, p in zip(req["cells"], paths, strict=True)]
+    ll = req["load_limits"]
+    phase_rlimits(int(ll["memory_mb"]), int(ll["processes"]), base_mb)
     child.load_cells(cells, paths, writer, ns, bool(req["first"]))
     writer.send({"t": "loaded"})
-    tasks = [child.TaskSpec(t["id"], tuple(t["names"]), t["device"]) for t in req["tasks"]]
+    tasks = [child.TaskSpec(t["id"], tuple(t["names"]), t["device"],
+                            int(t["limits"]["memory_mb"]), int(t["limits"]["processes"]))
+             for t in req["tasks"]]
     data_dir = Path(req["data_dir"]) if req.get("data_dir") else None
     child.run_tasks(tasks[int(req["start"]):], suite, ns, cells, paths, writer,
-                    int(req["seed"]), data_dir, Path(plan.scratch))
+                    int(req["seed"]), data_dir, Path(plan.scratch), base_mb)
     writer.send({"t": "done"})
 

@@ -13,6 +13,7 @@ tell, afterwards, whether the OOM killer or the pids cap struck.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import resource
 import signal
@@ -32,10 +33,11 @@ class RunLimits:
     disk_mb: int
     cpu_s: float
     nofile: int = 512
+    data_base_mb: int = 0  # the process's data size before the student's code (TensorFlow)
 
     def rlimits(self) -> dict[str, tuple[int, int]]:
         cpu = max(1, int(self.cpu_s))
-        data = self.memory_mb * MB
+        data = (self.memory_mb + self.data_base_mb) * MB
         return {
             "RLIMIT_CPU": (cpu, cpu + 5),
             "RLIMIT_DATA": (data, data),
@@ -168,6 +170,32 @@ def _writable_dir(p: Path) -> bool:
     return p.is_dir() and os.access(p, os.W_OK)
 
 
+def data_size_mb() -> int:
+    """This process's data size (``VmData``, what ``RLIMIT_DATA`` counts) in MB; 0 where
+    it cannot be read."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmData:"):
+                return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def phase_rlimits(memory_mb: int, processes: int, data_base_mb: int) -> None:
+    """Lower (or raise, up to the sandbox's hard limits) the soft memory and process
+    limits for the next phase (the load or one task): the sandbox's hard limits are the
+    largest over its phases, each phase gets its own. The student's code could raise a
+    soft limit back to the hard one; the cgroup, switched per phase by the worker, is the
+    limit it cannot move."""
+    for res, want in ((resource.RLIMIT_DATA, (memory_mb + data_base_mb) * MB),
+                      (resource.RLIMIT_NPROC, processes)):
+        with contextlib.suppress(OSError, ValueError):
+            _, hard = resource.getrlimit(res)
+            resource.setrlimit(res, (want if hard == resource.RLIM_INFINITY
+                                     else min(want, hard), hard))
+
+
 @dataclass
 class Cgroup:
     """The cgroup(s) of one sandboxed process tree."""
@@ -204,6 +232,36 @@ class Cgroup:
             except OSError as exc:
                 self.problems.append(f"{ctrl}: {exc}")
                 self.dirs.pop(ctrl, None)
+
+    def set_limits(self, memory_mb: int, processes: int) -> bool:
+        """Switch the caps to the next phase's, and restart the peak-memory count. False
+        when the memory in use is already above the new cap and cannot be reclaimed
+        (cgroup v1 refuses the change): the caller ends the sandbox."""
+        ok = True
+        if "memory" in self.dirs:
+            d, limit = self.dirs["memory"], str(memory_mb * MB)
+            try:
+                if self.base.version == 1:
+                    with contextlib.suppress(OSError):  # memsw must stay >= the limit
+                        (d / "memory.memsw.limit_in_bytes").write_text(
+                            str(max(memory_mb, self.memory_mb) * MB))
+                    (d / "memory.limit_in_bytes").write_text(limit)
+                    with contextlib.suppress(OSError):
+                        (d / "memory.memsw.limit_in_bytes").write_text(limit)
+                    with contextlib.suppress(OSError):
+                        (d / "memory.max_usage_in_bytes").write_text("0")
+                else:
+                    (d / "memory.max").write_text(limit)
+                    with contextlib.suppress(OSError):
+                        (d / "memory.peak").write_text("0")
+                self.memory_mb = memory_mb
+            except OSError as exc:
+                ok = exc.errno != errno.EBUSY
+        if "pids" in self.dirs:
+            with contextlib.suppress(OSError):
+                (self.dirs["pids"] / "pids.max").write_text(str(processes))
+                self.processes = processes
+        return ok
 
     @property
     def active(self) -> list[str]:

@@ -146,6 +146,10 @@ class Sandbox:
                 self.summary = msg
             if "student_pid" in msg:
                 self.student_pid = int(msg["student_pid"])
+            if "phase_limits" in msg and self.cgroup is not None:
+                lim = msg["phase_limits"]
+                if not self.cgroup.set_limits(int(lim["memory_mb"]), int(lim["processes"])):
+                    self.cgroup.kill_all()  # already holds more than the phase allows
 
     def read_status(self) -> None:
         while not self.eof:

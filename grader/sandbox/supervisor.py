@@ -15,6 +15,7 @@ import select
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,9 +119,13 @@ def _describe_exit(sb: Child) -> dict[str, Any]:
 
 def supervise(sb: Child, req: dict[str, Any], tasks: list[dict[str, Any]], next_task: int,
               first: bool, resp: dict[str, Any], blobs: list[bytes],
-              ctl: socket.socket) -> tuple[int, bool]:
-    """Watch one sandbox. Returns (index of the next task to run, stop)."""
+              ctl: socket.socket, on_phase: Callable[[dict[str, Any]], None] | None = None
+              ) -> tuple[int, bool]:
+    """Watch one sandbox. Returns (index of the next task to run, stop). ``on_phase`` is
+    told each phase's limits as it starts (the load's, then each task's)."""
     ll = req["load_limits"]
+    if on_phase is not None:
+        on_phase(ll)
     load = Phase("load", float(ll["wall_s"]), started=sb.started,
                  out_cap=int(ll.get("output_kb", 256)) * 1024)
     phase: Phase = load
@@ -134,6 +139,8 @@ def supervise(sb: Child, req: dict[str, Any], tasks: list[dict[str, Any]], next_
     def start_task(now: float) -> Phase:
         nonlocal pids_before
         t = tasks[task_idx]
+        if on_phase is not None:
+            on_phase(t["limits"])
         pids_before = sb.cgroup.pids_hit() if sb.cgroup else 0
         return Phase(t["id"], float(t["limits"]["wall_s"]), started=now,
                      out_cap=int(t["limits"].get("output_kb", 256)) * 1024,
