@@ -90,6 +90,7 @@ def run_keeper(plan: Any, threads: dict[str, int], go_r: int, st_w: int,
                             "tasks": {}, "load": {},
                             "layers": [x.as_list() for x in layers]}
     blobs: list[bytes] = []
+
     def on_phase(lim: dict[str, Any]) -> None:
         # the worker switches the cgroup's caps to this phase's (/sys is read-only here)
         with contextlib.suppress(OSError):
