@@ -181,11 +181,17 @@ def test_memory_limits_are_per_task(engine) -> None:  # type: ignore[no-untyped-
            "def square(x):\n    hoard = np.ones((600, 2**17))\n    return x * x\n\n"
            "def cube_sum(x):\n    hoard = np.ones((600, 2**17))\n"
            "    return tf.reduce_sum(x ** 3)\n")
+    # memory the top level still holds (524 MB) is over t1's limit before t1 does anything
+    held = ("import numpy as np\nimport tensorflow as tf\nHOARD = np.ones((500, 2**17))\n\n"
+            "def square(x):\n    return x * x\n\n"
+            "def cube_sum(x):\n    return tf.reduce_sum(x ** 3)\n")
     with Engine(a, jobs=1, seed=3) as e:
-        run = e.run(submission("hoarder", src))
-    t1, t2 = task(run, "t1"), task(run, "t2")
-    assert t1.status == "limit" and t1.message == "memory limit of 300 MB hit", t1
-    assert t2.status == "ok" and {p.point_id: p.awarded for p in t2.points}["t2.values"] == 1, t2
+        runs = [e.run(submission("hoarder", src)), e.run(submission("holder", held))]
+    for run in runs:
+        t1, t2 = task(run, "t1"), task(run, "t2")
+        assert t1.status == "limit" and t1.message == "memory limit of 300 MB hit", t1
+        assert t2.status == "ok" and {p.point_id: p.awarded for p in t2.points}[
+            "t2.values"] == 1, t2
 
 
 def test_stale_working_folders_of_killed_graders_are_swept(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from grader.codetest import Suite
 from grader.sandbox.cells import RUN_BODY, PreparedCell, exception_value, student_traceback
 from grader.sandbox.channel import NotObservable, Writer, arrays_to_npz, encode
-from grader.sandbox.limits import phase_rlimits
+from grader.sandbox.limits import data_size_mb, phase_rlimits
 
 
 @dataclass
@@ -205,7 +205,11 @@ def run_tasks(tasks: list[TaskSpec], suite: Suite | None, ns: dict[str, Any],
     files = {p: c for p, c in zip(paths, cells, strict=True)}
     base_threads = threading.active_count()
     for task in tasks:
+        held = 0
         if task.memory_mb and task.processes:
+            # what the student's code already holds may be over this task's memory limit:
+            # say so, rather than let allocations fail somewhere in C code
+            held = data_size_mb() - data_base_mb
             phase_rlimits(task.memory_mb, task.processes, data_base_mb)
         writer.send({"t": "task_start", "task": task.id})
         end: dict[str, Any] = {"t": "task_end", "task": task.id, "status": "ok"}
@@ -213,7 +217,11 @@ def run_tasks(tasks: list[TaskSpec], suite: Suite | None, ns: dict[str, Any],
         tests = suite.tasks.get(task.id) if suite else None
         observe = tests.observe if tests else None
         t0 = time.perf_counter()
-        if missing:
+        if held > task.memory_mb > 0:
+            end.update(status="error", memory=True, error={
+                "ename": "MemoryError", "evalue": f"your code already holds {held} MB when "
+                f"this task starts (limit {task.memory_mb} MB)", "traceback": ""})
+        elif missing:
             end.update(status="missing", missing=missing)
         elif observe is None:
             end.update(status="no_tests")

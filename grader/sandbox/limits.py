@@ -234,13 +234,19 @@ class Cgroup:
                 self.dirs.pop(ctrl, None)
 
     def set_limits(self, memory_mb: int, processes: int) -> bool:
-        """Switch the caps to the next phase's, and restart the peak-memory count. False
-        when the memory in use is already above the new cap and cannot be reclaimed
-        (cgroup v1 refuses the change): the caller ends the sandbox."""
+        """Switch the caps to the next phase's, and restart the peak-memory count. False,
+        with the memory cap left as it was, when the memory in use is already above the
+        new cap (v1 refuses; v2 would kill at once, in whichever phase the sandbox has
+        reached by then): the student process finds that itself as the task starts and
+        reports it as the task's memory limit (:func:`grader.sandbox.child.run_tasks`)."""
         ok = True
         if "memory" in self.dirs:
             d, limit = self.dirs["memory"], str(memory_mb * MB)
             try:
+                if self.base.version != 1:
+                    used = (d / "memory.current").read_text().strip()
+                    if used.isdigit() and int(used) > memory_mb * MB:
+                        raise OSError(errno.EBUSY, "memory in use is above the new cap")
                 if self.base.version == 1:
                     with contextlib.suppress(OSError):  # memsw must stay >= the limit
                         (d / "memory.memsw.limit_in_bytes").write_text(
