@@ -66,6 +66,7 @@ Where each half runs (the runtime is :mod:`grader.sandbox`):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,29 @@ class ErrorInfo:
     def summary(self) -> str:
         where = f" (line {self.line} of {self.file})" if self.line and self.file else ""
         return f"{self.ename}: {self.evalue}{where}"
+
+    def where(self) -> str:
+        """Where in the student's own code it happened, for feedback: " (FILE, cell N,
+        line M)" from the last frame of the student's traceback; for an error raised
+        inside a ``tf.function``, the cell and line TensorFlow names in its "in user
+        code:" message; else the recorded line; "" if none is known."""
+        frames = _FRAME.findall(self.traceback or "")
+        if frames:
+            file, loc = frames[-1]
+            return f" ({file}, {loc})"
+        inner = _TF_FRAME.findall(self.evalue or "")
+        if inner:
+            cell, line = inner[-1]
+            return (f" (inside a tf.function: {'cell ' + cell + ', ' if cell != '0' else ''}"
+                    f"line {line})")
+        return f" ({self.file}, line {self.line})" if self.line and self.file else ""
+
+
+# a frame of the student's own traceback: '  File "name.ipynb", cell 3, line 7'
+_FRAME = re.compile(r'^  File "([^"]+)", ((?:cell \d+, )?line \d+)', re.M)
+# a frame of the student's cell file (grader.sandbox.cells.cell_filename) inside
+# TensorFlow's "in user code:" message
+_TF_FRAME = re.compile(r'File "[^"]*/\d{3}_[^"/]*_cell(\d+)\.py", line (\d+)')
 
 
 @dataclass(frozen=True)

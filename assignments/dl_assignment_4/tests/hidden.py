@@ -191,30 +191,12 @@ def _short_message(evalue: str) -> str:
     return text
 
 
-_FRAME = re.compile(r'^  File "([^"]+)", ((?:cell \d+, )?line \d+)', re.M)
-# a frame of the student's cell file inside TensorFlow's "in user code:" message
-_TF_FRAME = re.compile(r'File "[^"]*/\d{3}_[^"/]*_cell(\d+)\.py", line (\d+)')
-
-
-def _where(e: Any) -> str:
-    """Where in the student's own code an error happened: " (file, cell N, line M)"."""
-    frames = _FRAME.findall(e.traceback or "")
-    if frames:
-        file, loc = frames[-1]
-        return f" ({file}, {loc})"
-    inner = _TF_FRAME.findall(e.evalue or "")
-    if inner:
-        cell, line = inner[-1]
-        return f" (inside a tf.function: {'cell ' + cell + ', ' if cell != '0' else ''}line {line})"
-    return f" ({e.file}, line {e.line})" if e.line and e.file else ""
-
-
 def _err(obs: Observation, *keys: str) -> str | None:
     """Student-facing description of the first error among these sections."""
     for key in keys:
         e = obs.error(key)
         if e is not None:
-            where = _where(e)
+            where = e.where()
             msg = _short_message(e.evalue)
             if msg.startswith(f"{e.ename}: "):
                 msg = msg[len(e.ename) + 2:]

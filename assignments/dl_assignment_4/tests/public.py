@@ -96,24 +96,6 @@ def _is_num(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-_FRAME = re.compile(r'^  File "([^"]+)", ((?:cell \d+, )?line \d+)', re.M)
-# a frame of the student's cell file inside TensorFlow's "in user code:" message
-_TF_FRAME = re.compile(r'File "[^"]*/\d{3}_[^"/]*_cell(\d+)\.py", line (\d+)')
-
-
-def _where(e: Any) -> str:
-    """Where in the student's own code an error happened: " (file, cell N, line M)"."""
-    frames = _FRAME.findall(e.traceback or "")
-    if frames:
-        file, loc = frames[-1]
-        return f" ({file}, {loc})"
-    inner = _TF_FRAME.findall(e.evalue or "")
-    if inner:
-        cell, line = inner[-1]
-        return f" (inside a tf.function: {'cell ' + cell + ', ' if cell != '0' else ''}line {line})"
-    return f" ({e.file}, line {e.line})" if e.line and e.file else ""
-
-
 def _err(obs: Observation, key: str) -> str | None:
     """The gist of the error in section ``key``: type, last line of the message, line."""
     e = obs.error(key)
@@ -126,7 +108,7 @@ def _err(obs: Observation, key: str) -> str | None:
         msg = msg[len(e.ename) + 2:]
     if len(msg) > 300:
         msg = msg[:297] + "..."
-    where = _where(e)
+    where = e.where()
     return f"{e.ename}: {msg}{where}"
 
 
