@@ -6,13 +6,10 @@ What a person sees in a real browser is checked in test_report_browser.py.
 from __future__ import annotations
 
 import html
-import importlib.util
 import re
-import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -28,25 +25,11 @@ from grader.report import (
     slugify,
     template_filter,
 )
+from tests.data.report import fixtures as fx
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "report"
 GEN = "2025-01-01 12:00 UTC"
-
-
-def load_fixtures() -> ModuleType:
-    name = "report_fixtures"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DATA / "fixtures.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fx = load_fixtures()
 
 
 class Page(HTMLParser):

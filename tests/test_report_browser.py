@@ -8,43 +8,25 @@ screenshots (they always go to the test's tmp folder as well).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from grader.report import ReportOptions, render_reports
+from tests.data.report import fixtures as fx
 
 pytestmark = pytest.mark.browser
 
-DATA = Path(__file__).resolve().parent / "data" / "report"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run",
         "--disable-dev-shm-usage"]
 INSTALL = ("install it with `apt-get install -y chromium` (Debian/Ubuntu; `./dev test` "
            "does it) and `pip install -e '.[test]'` for Playwright, point GRADER_CHROMIUM "
            "at another Chromium binary, or set GRADER_SKIP_BROWSER=1 to skip these tests")
-
-
-def load_fixtures() -> ModuleType:
-    name = "report_fixtures"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, DATA / "fixtures.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fx = load_fixtures()
 
 
 def chromium_path() -> str | None:

@@ -1,6 +1,6 @@
 """Grade fixtures for the report tests, built from the frozen dataclasses directly.
 
-Loaded by tests/test_report.py and tests/test_report_browser.py (see ``load()`` there).
+Imported by tests/test_report.py and tests/test_report_browser.py.
 ``python tests/data/report/fixtures.py OUT`` renders the demo class into OUT.
 """
 
