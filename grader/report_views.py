@@ -155,8 +155,22 @@ class PointView:
         return self.result.confidence if self.result else None
 
 
+class _PointsTotal:
+    """Points awarded and review flag of a question's or a task's rubric points."""
+
+    points: list[PointView]
+
+    @property
+    def awarded(self) -> float:
+        return sum(p.awarded for p in self.points)
+
+    @property
+    def needs_review(self) -> bool:
+        return any(p.needs_review for p in self.points)
+
+
 @dataclass
-class QuestionView:
+class QuestionView(_PointsTotal):
     id: str
     number: int | None
     title: str
@@ -175,17 +189,9 @@ class QuestionView:
     def anchor(self) -> str:
         return anchor("q", self.id)
 
-    @property
-    def awarded(self) -> float:
-        return sum(p.awarded for p in self.points)
-
-    @property
-    def needs_review(self) -> bool:
-        return any(p.needs_review for p in self.points)
-
 
 @dataclass
-class TaskView:
+class TaskView(_PointsTotal):
     id: str
     title: str
     max_points: float
@@ -200,14 +206,6 @@ class TaskView:
     @property
     def status(self) -> str:
         return self.result.status if self.result else "no result"
-
-    @property
-    def awarded(self) -> float:
-        return sum(p.awarded for p in self.points)
-
-    @property
-    def needs_review(self) -> bool:
-        return any(p.needs_review for p in self.points)
 
 
 @dataclass
