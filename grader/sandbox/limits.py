@@ -218,13 +218,8 @@ class Cgroup:
                     d.mkdir(exist_ok=True)
                 self.dirs[ctrl] = d
                 if ctrl == "memory":
-                    limit = str(self.memory_mb * MB)
-                    if self.base.version == 1:
-                        (d / "memory.limit_in_bytes").write_text(limit)
-                        with contextlib.suppress(OSError):
-                            (d / "memory.memsw.limit_in_bytes").write_text(limit)
-                    else:
-                        (d / "memory.max").write_text(limit)
+                    self._write_memory_cap(d, self.memory_mb)
+                    if self.base.version != 1:
                         with contextlib.suppress(OSError):
                             (d / "memory.swap.max").write_text("0")
                 else:
@@ -241,25 +236,16 @@ class Cgroup:
         reports it as the task's memory limit (:func:`grader.sandbox.child.run_tasks`)."""
         ok = True
         if "memory" in self.dirs:
-            d, limit = self.dirs["memory"], str(memory_mb * MB)
+            d = self.dirs["memory"]
             try:
                 if self.base.version != 1:
                     used = (d / "memory.current").read_text().strip()
                     if used.isdigit() and int(used) > memory_mb * MB:
                         raise OSError(errno.EBUSY, "memory in use is above the new cap")
-                if self.base.version == 1:
-                    with contextlib.suppress(OSError):  # memsw must stay >= the limit
-                        (d / "memory.memsw.limit_in_bytes").write_text(
-                            str(max(memory_mb, self.memory_mb) * MB))
-                    (d / "memory.limit_in_bytes").write_text(limit)
-                    with contextlib.suppress(OSError):
-                        (d / "memory.memsw.limit_in_bytes").write_text(limit)
-                    with contextlib.suppress(OSError):
-                        (d / "memory.max_usage_in_bytes").write_text("0")
-                else:
-                    (d / "memory.max").write_text(limit)
-                    with contextlib.suppress(OSError):
-                        (d / "memory.peak").write_text("0")
+                self._write_memory_cap(d, memory_mb)
+                with contextlib.suppress(OSError):  # the peak count starts again
+                    (d / ("memory.max_usage_in_bytes" if self.base.version == 1
+                          else "memory.peak")).write_text("0")
                 self.memory_mb = memory_mb
             except OSError as exc:
                 ok = exc.errno != errno.EBUSY
@@ -268,6 +254,20 @@ class Cgroup:
                 (self.dirs["pids"] / "pids.max").write_text(str(processes))
                 self.processes = processes
         return ok
+
+    def _write_memory_cap(self, d: Path, memory_mb: int) -> None:
+        """Set the memory cap (and, v1, memory+swap to the same: no swapping around it).
+        Raises OSError when the kernel refuses (v1: EBUSY, usage above the cap)."""
+        limit = str(memory_mb * MB)
+        if self.base.version != 1:
+            (d / "memory.max").write_text(limit)
+            return
+        with contextlib.suppress(OSError):  # memory+swap must stay >= the memory cap
+            (d / "memory.memsw.limit_in_bytes").write_text(
+                str(max(memory_mb, self.memory_mb) * MB))
+        (d / "memory.limit_in_bytes").write_text(limit)
+        with contextlib.suppress(OSError):
+            (d / "memory.memsw.limit_in_bytes").write_text(limit)
 
     @property
     def active(self) -> list[str]:
